@@ -1,0 +1,46 @@
+"""The few exceptions mediaguard raises, shared by every stage.
+
+Design note: each stage raises a small number of typed errors and the edges translate
+them: the CLI into exit codes, the library into these classes, and later the HTTP
+service into 4xx statuses. Callers catch :class:`MediaguardError` for "anything
+mediaguard refused" without catching programming errors.
+"""
+
+from __future__ import annotations
+
+
+class MediaguardError(Exception):
+    """Base class of every error mediaguard raises on purpose."""
+
+
+class MediaError(MediaguardError):
+    """The input media cannot be scanned; the message says why."""
+
+
+class UnsupportedMedia(MediaError):
+    """The bytes are not a format mediaguard scans (recognised from content, not name)."""
+
+
+class MediaTooLarge(MediaError):
+    """The media exceeds a configured limit (bytes, pixels or frames)."""
+
+
+class CorruptMedia(MediaError):
+    """The media claims a supported format but cannot be decoded."""
+
+
+class ConfigError(MediaguardError):
+    """A configuration file or option is invalid; the message names the field."""
+
+
+class PolicyError(ConfigError):
+    """A policy file is invalid; the message names the field and what was expected."""
+
+
+class ProtectedTraitError(ConfigError):
+    """A category or label names a protected trait of a person, which mediaguard refuses.
+
+    mediaguard never infers ethnicity, race, religion, gender, age or identity from a face
+    or body. Refusing such names at load time keeps a configuration or plug-in from
+    turning the pipeline into a tool for profiling people.
+    """

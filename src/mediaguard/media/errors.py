@@ -1,0 +1,5 @@
+"""Media errors, re-exported where the architecture puts them."""
+
+from mediaguard.errors import CorruptMedia, MediaError, MediaTooLarge, UnsupportedMedia
+
+__all__ = ["CorruptMedia", "MediaError", "MediaTooLarge", "UnsupportedMedia"]
