@@ -1,0 +1,77 @@
+"""mediaguard: self-hosted, offline content moderation for images and video.
+
+The library runs the same pipeline as the CLI::
+
+    import mediaguard
+    verdict = mediaguard.scan("photo.jpg")
+    print(verdict.decision, [r.message for r in verdict.reasons])
+
+For many items, build a :class:`Scanner` once: it loads its models once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from mediaguard.config import ScanConfig
+from mediaguard.errors import (
+    ConfigError,
+    CorruptMedia,
+    MediaError,
+    MediaguardError,
+    MediaTooLarge,
+    PolicyError,
+    ProtectedTraitError,
+    UnsupportedMedia,
+)
+from mediaguard.policy.model import Decision, Policy
+from mediaguard.scanner import Scanner
+from mediaguard.verdict import ScanFailure, Verdict
+
+__all__ = [
+    "ConfigError",
+    "CorruptMedia",
+    "Decision",
+    "MediaError",
+    "MediaTooLarge",
+    "MediaguardError",
+    "Policy",
+    "PolicyError",
+    "ProtectedTraitError",
+    "ScanConfig",
+    "ScanFailure",
+    "Scanner",
+    "UnsupportedMedia",
+    "Verdict",
+    "scan",
+]
+
+_default: Scanner | None = None
+_lock = threading.Lock()
+
+
+def _default_scanner() -> Scanner:
+    global _default
+    with _lock:
+        if _default is None:
+            _default = Scanner()
+        return _default
+
+
+def scan(source: str | os.PathLike[str] | bytes, policy: Policy | None = None) -> Verdict:
+    """Scan one image with the default detectors.
+
+    The models are loaded on the first call and kept for later ones.
+
+    Args:
+        source: a file path, or the encoded bytes.
+        policy: the policy to apply; the shipped default when None.
+
+    Raises:
+        MediaError: a typed subclass when the input cannot be scanned.
+    """
+    scanner = _default_scanner()
+    if policy is not None:
+        scanner = scanner.with_policy(policy)
+    return scanner.scan(source)

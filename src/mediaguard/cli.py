@@ -1,0 +1,297 @@
+"""The ``mediaguard`` command line.
+
+Design note: the Typer app is wrapped by :func:`main`, which takes ``argv`` and returns
+the exit code instead of exiting, so tests drive the real CLI in-process. Typed errors
+from every stage are translated here, and only here, into exit codes and messages that
+say what to do next.
+
+Exit codes of ``mediaguard scan``:
+    0  nothing at or above ``--fail-on``
+    1  something was flagged at or above ``--fail-on``
+    2  usage or configuration error (nothing was scanned)
+    3  some inputs could not be scanned (each is listed with its reason); all other
+       inputs were still scanned. When items were also flagged, 1 wins: a flag is the
+       more urgent signal, and the unreadable inputs are listed either way.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mediaguard.config import ScanConfig
+from mediaguard.engines.local import default_workers, iter_files, scan_paths
+from mediaguard.errors import ConfigError, MediaguardError
+from mediaguard.policy.model import Decision, Policy
+from mediaguard.scanner import Scanner
+from mediaguard.verdict import ScanFailure, ScanResult, Verdict, schema_text
+
+EXIT_OK = 0
+EXIT_FLAGGED = 1
+EXIT_USAGE = 2
+EXIT_UNREADABLE = 3
+
+
+class OutputFormat(enum.StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    JSONL = "jsonl"
+
+
+class FailOn(enum.StrEnum):
+    REVIEW = "review"
+    BLOCK = "block"
+
+
+app = typer.Typer(
+    name="mediaguard",
+    help="Self-hosted, offline content moderation for images and video.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_err = Console(stderr=True)
+
+
+class _UsageFailure(Exception):
+    """A configuration problem found before anything was scanned."""
+
+
+def _load(config: Path | None, policy: Path | None, detectors: str | None) -> Scanner:
+    try:
+        scan_config = ScanConfig.load(config) if config else ScanConfig()
+        if detectors:
+            scan_config = scan_config.with_detectors(
+                [d.strip() for d in detectors.split(",") if d.strip()]
+            )
+        scan_policy = Policy.load(policy) if policy else Policy.default_policy()
+        return Scanner(scan_config, scan_policy)
+    except ConfigError as err:
+        raise _UsageFailure(str(err)) from err
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]scanning"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}", style="dim"),
+        console=_err,
+        transient=True,
+        disable=not _err.is_terminal,
+    )
+
+
+def _write_results(
+    results: Iterator[ScanResult], fmt: OutputFormat, out: TextIO | None
+) -> Iterator[ScanResult]:
+    """Write each result as it arrives, then pass it on; JSON arrays are streamed too."""
+    first = True
+    if fmt is OutputFormat.JSON and out is not None:
+        out.write("[")
+    for result in results:
+        if out is not None and fmt is OutputFormat.JSONL:
+            out.write(result.to_json() + "\n")
+        elif out is not None and fmt is OutputFormat.JSON:
+            out.write(("\n" if first else ",\n") + result.to_json(indent=2))
+            first = False
+        yield result
+    if fmt is OutputFormat.JSON and out is not None:
+        out.write("\n]\n" if not first else "]\n")
+
+
+def _summary(
+    counts: Counter[str], flagged: list[Verdict], failures: list[ScanFailure]
+) -> None:
+    table = Table(title="mediaguard scan", show_lines=False)
+    table.add_column("decision")
+    table.add_column("items", justify="right")
+    for key in ("allow", "review", "block", "unreadable"):
+        table.add_row(key, str(counts.get(key, 0)))
+    _err.print(table)
+    if flagged:
+        detail = Table(title="flagged")
+        detail.add_column("decision")
+        detail.add_column("source", overflow="fold")
+        detail.add_column("reason", overflow="fold")
+        for verdict in flagged:
+            top = next(r for r in verdict.reasons if r.decision is verdict.decision)
+            detail.add_row(verdict.decision.value, verdict.source, top.message)
+        _err.print(detail)
+    if failures:
+        bad = Table(title="unreadable inputs")
+        bad.add_column("source", overflow="fold")
+        bad.add_column("error")
+        bad.add_column("reason", overflow="fold")
+        for failure in failures:
+            bad.add_row(failure.source, failure.error, failure.message)
+        _err.print(bad)
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (scanned recursively).")],
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output: table, json or jsonl.")
+    ] = OutputFormat.TABLE,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write json/jsonl here instead of stdout."),
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", "-p", help="Policy TOML (default: shipped).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Config TOML: limits and detectors.")
+    ] = None,
+    detectors: Annotated[
+        str | None,
+        typer.Option(
+            "--detectors",
+            help="Comma-separated detectors to run instead of the config's, e.g. "
+            "open_nsfw,nudenet (nudenet needs the opt-in AGPL extra).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-w", min=1, help="Worker processes (default: one per core)."),
+    ] = None,
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="Exit 1 when any item is at or above this.")
+    ] = FailOn.BLOCK,
+) -> int:
+    """Scan images for sexual content, custom categories and hash-list matches.
+
+    Exit codes: 0 nothing at or above --fail-on; 1 something flagged; 2 usage or config
+    error; 3 some inputs unreadable (listed; all others were still scanned).
+    """
+    scanner = _load(config, policy, detectors)
+    files = list(iter_files(paths))
+    threshold = Decision(fail_on.value).severity
+    counts: Counter[str] = Counter()
+    flagged: list[Verdict] = []
+    failures: list[ScanFailure] = []
+    n_workers = min(workers or default_workers(), max(1, len(files)))
+    with ExitStack() as stack:
+        out: TextIO | None = None
+        if output_format is not OutputFormat.TABLE:
+            if output is None:
+                out = sys.stdout
+            else:
+                try:
+                    out = stack.enter_context(output.open("w", encoding="utf-8"))
+                except OSError as err:
+                    raise _UsageFailure(f"cannot write {output}: {err.strerror or err}") from err
+        progress = stack.enter_context(_progress())
+        task = progress.add_task("scan", total=len(files), current="")
+        results = scan_paths(
+            files,
+            config=scanner.config,
+            policy=scanner.policy,
+            workers=n_workers,
+            scanner=scanner,
+        )
+        for result in _write_results(results, output_format, out):
+            progress.update(task, advance=1, current=result.source[-60:])
+            if isinstance(result, ScanFailure):
+                counts["unreadable"] += 1
+                failures.append(result)
+                continue
+            counts[result.decision.value] += 1
+            if result.decision is not Decision.ALLOW:
+                flagged.append(result)
+    _summary(counts, flagged, failures)
+    if any(v.decision.severity >= threshold for v in flagged):
+        return EXIT_FLAGGED
+    if failures:
+        _err.print(
+            f"[yellow]{len(failures)} input(s) could not be scanned; see the reasons above.[/]"
+        )
+        return EXIT_UNREADABLE
+    return EXIT_OK
+
+
+@app.command()
+def models(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Config TOML: limits and detectors.")
+    ] = None,
+    detectors: Annotated[
+        str | None, typer.Option("--detectors", help="Comma-separated detectors to list.")
+    ] = None,
+) -> int:
+    """List the models in use: name, version, licence, source package, weights SHA-256."""
+    scanner = _load(config, None, detectors)
+    table = Table(title="models")
+    for column in ("name", "version", "licence", "package", "opt-in", "sha256"):
+        table.add_column(column, overflow="fold")
+    for info in scanner.models:
+        table.add_row(
+            info.name, info.version, info.licence, info.package,
+            "yes" if info.opt_in else "no", info.sha256,
+        )
+    Console().print(table)
+    return EXIT_OK
+
+
+@app.command()
+def schema() -> int:
+    """Print the JSON Schema of a scan result (a verdict, or a failure)."""
+    sys.stdout.write(schema_text() + "\n")
+    return EXIT_OK
+
+
+@app.command()
+def samples(
+    target: Annotated[Path, typer.Argument(help="Folder to write the sample photos into.")],
+) -> int:
+    """Write real sample photos shipped by scikit-image and matplotlib into a folder."""
+    from mediaguard.samples import build
+
+    written = build(target)
+    _err.print(f"wrote {len(written)} sample files to {target}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` and return the exit code instead of exiting."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(
+            args=list(argv) if argv is not None else sys.argv[1:],
+            prog_name="mediaguard",
+            standalone_mode=False,
+        )
+    except click.exceptions.Exit as done:
+        return int(done.exit_code)
+    except click.ClickException as err:
+        err.show()
+        return EXIT_USAGE
+    except click.exceptions.Abort:
+        _err.print("aborted")
+        return EXIT_USAGE
+    except _UsageFailure as err:
+        _err.print(f"[red]error:[/] {err}")
+        return EXIT_USAGE
+    except MediaguardError as err:
+        _err.print(f"[red]error:[/] {err}")
+        return EXIT_USAGE
+    return int(result) if isinstance(result, int) else EXIT_OK
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

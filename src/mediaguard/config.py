@@ -1,0 +1,120 @@
+"""Scan configuration: limits, which detectors run, and how hashes are matched.
+
+Design note: the configuration says *what runs*; the policy says *what it means*. They
+are separate files because they change for different reasons and are owned by different
+people (platform engineers versus policy teams). Relative paths in the configuration,
+such as a custom model's weights, resolve against the file's own directory so a config
+and its models can be moved together.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mediaguard.errors import ConfigError
+from mediaguard.media.limits import Limits
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSpec:
+    """One ``[[detectors]]`` table: the registry name plus the detector's own options."""
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+DEFAULT_DETECTORS = (DetectorSpec("open_nsfw"),)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanConfig:
+    """Everything a scanner needs besides the policy.
+
+    Attributes:
+        limits: resource limits for intake.
+        detectors: detectors to run, in order.
+        dihedral: also match the 8 rotations/mirrors of each PDQ hash.
+        base_dir: where relative paths in detector options resolve.
+    """
+
+    limits: Limits = field(default_factory=Limits)
+    detectors: tuple[DetectorSpec, ...] = DEFAULT_DETECTORS
+    dihedral: bool = False
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, base_dir: Path) -> ScanConfig:
+        """Build a config from a parsed TOML document.
+
+        Raises:
+            ConfigError: naming the invalid field and what was expected.
+        """
+        unknown = sorted(set(data) - {"limits", "detectors", "scan"})
+        if unknown:
+            raise ConfigError(
+                f"unknown section(s) {', '.join(unknown)}; expected limits, scan, detectors"
+            )
+        limits = Limits.from_mapping(_table(data, "limits"))
+        scan = dict(_table(data, "scan"))
+        dihedral = scan.pop("dihedral", False)
+        if scan:
+            raise ConfigError(f"scan: unknown field(s) {', '.join(sorted(scan))}; expected dihedral")
+        if not isinstance(dihedral, bool):
+            raise ConfigError(f"scan.dihedral: expected true or false, got {dihedral!r}")
+        detectors = DEFAULT_DETECTORS
+        if "detectors" in data:
+            detectors = tuple(_detector(i, t) for i, t in enumerate(_array(data, "detectors")))
+        return cls(limits=limits, detectors=detectors, dihedral=dihedral, base_dir=base_dir)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ScanConfig:
+        """Read a TOML config file.
+
+        Raises:
+            ConfigError: when the file is unreadable, not TOML, or invalid.
+        """
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as err:
+            raise ConfigError(f"cannot read config file {path}: {err.strerror or err}") from err
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{path}: not valid TOML: {err}") from err
+        return cls.from_mapping(data, base_dir=path.resolve().parent)
+
+    def with_detectors(self, names: list[str]) -> ScanConfig:
+        """A copy running the named detectors with default options."""
+        return ScanConfig(
+            limits=self.limits,
+            detectors=tuple(DetectorSpec(n) for n in names),
+            dihedral=self.dihedral,
+            base_dir=self.base_dir,
+        )
+
+
+def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key}: expected a table, got {type(value).__name__}")
+    return value
+
+
+def _array(data: Mapping[str, Any], key: str) -> list[Any]:
+    value = data[key]
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: expected an array of tables ([[{key}]]), got {value!r}")
+    return value
+
+
+def _detector(index: int, table: Any) -> DetectorSpec:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"detectors[{index}]: expected a table, got {table!r}")
+    options = dict(table)
+    name = options.pop("name", None)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"detectors[{index}].name: expected a detector name, got {name!r}")
+    return DetectorSpec(name=name, options=options)

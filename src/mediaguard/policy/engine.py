@@ -1,0 +1,174 @@
+"""Turn detections and hash-list matches into a decision with reasons.
+
+Design note: the engine is a pure function of its inputs (policy, detections, matches,
+the lists' own actions and which list entries are quarantined), so the same inputs give
+the same decision in the CLI, the library and the service, and a decision can be
+re-derived during an audit. Every flag it raises becomes a human-readable reason; the
+decision is the most severe of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mediaguard.match.types import Match
+from mediaguard.policy.model import Decision, ListAction, Policy
+from mediaguard.signals.base import Detection
+
+
+class Reason(BaseModel):
+    """Why a decision was taken, in words a reviewer can read."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str = Field(
+        description="Stable code: category_block, category_review, list_block, "
+        "list_review, list_allow, quarantined or no_flags."
+    )
+    decision: Decision = Field(description="The decision this reason argues for.")
+    message: str
+    category: str | None = None
+    list: str | None = None
+    score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    decision: Decision
+    reasons: tuple[Reason, ...]
+
+
+def category_scores(detections: Sequence[Detection]) -> dict[str, float]:
+    """The highest score per category over all detections and frames."""
+    scores: dict[str, float] = {}
+    for det in detections:
+        if det.score > scores.get(det.category, -1.0):
+            scores[det.category] = det.score
+    return scores
+
+
+def _category_reasons(policy: Policy, detections: Sequence[Detection]) -> list[Reason]:
+    best: dict[str, Detection] = {}
+    for det in detections:
+        current = best.get(det.category)
+        if current is None or det.score > current.score:
+            best[det.category] = det
+    reasons = []
+    for category, det in sorted(best.items()):
+        limits = policy.thresholds(category)
+        for decision, threshold in ((Decision.BLOCK, limits.block), (Decision.REVIEW, limits.review)):
+            if threshold is not None and det.score >= threshold:
+                where = f" at frame {det.frame}" if det.frame else ""
+                reasons.append(
+                    Reason(
+                        code=f"category_{decision.value}",
+                        decision=decision,
+                        message=(
+                            f"{category} score {det.score:.3f} is at or above the "
+                            f"{decision.value} threshold {threshold} ({det.detector}: "
+                            f"{det.label}{where})"
+                        ),
+                        category=category,
+                        score=det.score,
+                    )
+                )
+                break
+    return reasons
+
+
+def _match_reasons(
+    policy: Policy,
+    matches: Sequence[Match],
+    list_actions: Mapping[str, ListAction],
+    quarantined: Collection[int],
+) -> list[Reason]:
+    def action_of(match: Match) -> ListAction:
+        rule = policy.lists.get(match.list)
+        if rule is not None:
+            return rule.action
+        return list_actions.get(match.list, ListAction.REVIEW)
+
+    allowing = sorted({m.list for m in matches if action_of(m) is ListAction.ALLOW})
+    if allowing:
+        others = len([m for m in matches if action_of(m) is not ListAction.ALLOW])
+        return [
+            Reason(
+                code="list_allow",
+                decision=Decision.ALLOW,
+                message=(
+                    f"matched allow-list {name!r}; {others} match(es) on other lists are "
+                    "overridden"
+                ),
+                list=name,
+            )
+            for name in allowing
+        ]
+    reasons = []
+    for match in matches:
+        action = action_of(match)
+        how = "exactly" if match.distance == 0 else f"at PDQ distance {match.distance}"
+        where = f" (frame {match.frame})" if match.frame is not None else ""
+        decision = Decision(action.value)
+        if decision is Decision.BLOCK and match.entry_id in quarantined:
+            reasons.append(
+                Reason(
+                    code="quarantined",
+                    decision=Decision.REVIEW,
+                    message=(
+                        f"matched list {match.list!r} {how}{where}, but the entry is "
+                        f"quarantined for matching more than {policy.quarantine.max_hits} "
+                        f"items in {policy.quarantine.window_hours:g} h; sent to review"
+                    ),
+                    list=match.list,
+                    category=match.category,
+                )
+            )
+            continue
+        reasons.append(
+            Reason(
+                code=f"list_{decision.value}",
+                decision=decision,
+                message=f"{match.signal} matched list {match.list!r} {how}{where}",
+                list=match.list,
+                category=match.category,
+            )
+        )
+    return reasons
+
+
+def decide(
+    policy: Policy,
+    detections: Sequence[Detection],
+    matches: Sequence[Match] = (),
+    *,
+    list_actions: Mapping[str, ListAction] | None = None,
+    quarantined: Collection[int] = frozenset(),
+) -> Outcome:
+    """Apply ``policy`` to what the signals and matchers found.
+
+    Args:
+        policy: the policy to apply.
+        detections: every detection of every frame.
+        matches: hash-list matches.
+        list_actions: each list's own action, used when the policy has no rule for it.
+            A list with neither is sent to review.
+        quarantined: ids of list entries whose matches are routed to review.
+    """
+    reasons = _category_reasons(policy, detections)
+    reasons += _match_reasons(policy, matches, list_actions or {}, quarantined)
+    flagged = [r for r in reasons if r.decision is not Decision.ALLOW]
+    if not flagged:
+        if not reasons:
+            reasons.append(
+                Reason(
+                    code="no_flags",
+                    decision=Decision.ALLOW,
+                    message="no category reached its review threshold and no list matched",
+                )
+            )
+        return Outcome(Decision.ALLOW, tuple(reasons))
+    decision = max((r.decision for r in flagged), key=lambda d: d.severity)
+    return Outcome(decision, tuple(reasons))

