@@ -67,8 +67,10 @@ def main() -> None:
     for path in files[: len(files) // args.repeat]:
         with Image.open(path) as image:
             megapixels.append(image.width * image.height / 1e6)
-    print(f"{len(files)} images, mean {sum(megapixels) / len(megapixels):.1f} MP, "
-          f"{default_workers()} cores")
+    print(
+        f"{len(files)} images, mean {sum(megapixels) / len(megapixels):.1f} MP, "
+        f"{default_workers()} cores"
+    )
 
     nudenet_s = run_nudenet(files)
     rss_after_nudenet = peak_rss_mb()
@@ -84,11 +86,15 @@ def main() -> None:
     print(f"{'run':55} {'images/s':>10}")
     for label, seconds in rows:
         print(f"{label:55} {n / seconds:10.2f}")
-    print(f"ratio mediaguard({many} workers) / NudeNet: {nudenet_s / mg_many_s:.2f}x (target >= 1.5x)")
+    print(
+        f"ratio mediaguard({many} workers) / NudeNet: {nudenet_s / mg_many_s:.2f}x (target >= 1.5x)"
+    )
     print(f"ratio mediaguard(1 worker) / NudeNet:  {nudenet_s / mg_one_s:.2f}x")
     print(f"failures: {failed_many} / {failed_one}")
-    print(f"peak RSS: {rss_after_nudenet:.0f} MB after NudeNet (this process); "
-          f"{peak_rss_mb():.0f} MB overall (largest of this process and any worker)")
+    print(
+        f"peak RSS: {rss_after_nudenet:.0f} MB after NudeNet (this process); "
+        f"{peak_rss_mb():.0f} MB overall (largest of this process and any worker)"
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, TextIO
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -65,7 +64,7 @@ app = typer.Typer(
 _err = Console(stderr=True)
 
 
-class _UsageFailure(Exception):
+class _UsageError(Exception):
     """A configuration problem found before anything was scanned."""
 
 
@@ -79,7 +78,7 @@ def _load(config: Path | None, policy: Path | None, detectors: str | None) -> Sc
         scan_policy = Policy.load(policy) if policy else Policy.default_policy()
         return Scanner(scan_config, scan_policy)
     except ConfigError as err:
-        raise _UsageFailure(str(err)) from err
+        raise _UsageError(str(err)) from err
 
 
 def _progress() -> Progress:
@@ -113,9 +112,7 @@ def _write_results(
         out.write("\n]\n" if not first else "]\n")
 
 
-def _summary(
-    counts: Counter[str], flagged: list[Verdict], failures: list[ScanFailure]
-) -> None:
+def _summary(counts: Counter[str], flagged: list[Verdict], failures: list[ScanFailure]) -> None:
     table = Table(title="mediaguard scan", show_lines=False)
     table.add_column("decision")
     table.add_column("items", justify="right")
@@ -172,7 +169,7 @@ def scan(
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Exit 1 when any item is at or above this.")
     ] = FailOn.BLOCK,
-) -> int:
+) -> None:
     """Scan images for sexual content, custom categories and hash-list matches.
 
     Exit codes: 0 nothing at or above --fail-on; 1 something flagged; 2 usage or config
@@ -194,7 +191,7 @@ def scan(
                 try:
                     out = stack.enter_context(output.open("w", encoding="utf-8"))
                 except OSError as err:
-                    raise _UsageFailure(f"cannot write {output}: {err.strerror or err}") from err
+                    raise _UsageError(f"cannot write {output}: {err.strerror or err}") from err
         progress = stack.enter_context(_progress())
         task = progress.add_task("scan", total=len(files), current="")
         results = scan_paths(
@@ -215,13 +212,12 @@ def scan(
                 flagged.append(result)
     _summary(counts, flagged, failures)
     if any(v.decision.severity >= threshold for v in flagged):
-        return EXIT_FLAGGED
+        raise typer.Exit(EXIT_FLAGGED)
     if failures:
         _err.print(
             f"[yellow]{len(failures)} input(s) could not be scanned; see the reasons above.[/]"
         )
-        return EXIT_UNREADABLE
-    return EXIT_OK
+        raise typer.Exit(EXIT_UNREADABLE)
 
 
 @app.command()
@@ -232,7 +228,7 @@ def models(
     detectors: Annotated[
         str | None, typer.Option("--detectors", help="Comma-separated detectors to list.")
     ] = None,
-) -> int:
+) -> None:
     """List the models in use: name, version, licence, source package, weights SHA-256."""
     scanner = _load(config, None, detectors)
     table = Table(title="models")
@@ -240,56 +236,45 @@ def models(
         table.add_column(column, overflow="fold")
     for info in scanner.models:
         table.add_row(
-            info.name, info.version, info.licence, info.package,
-            "yes" if info.opt_in else "no", info.sha256,
+            info.name,
+            info.version,
+            info.licence,
+            info.package,
+            "yes" if info.opt_in else "no",
+            info.sha256,
         )
     Console().print(table)
-    return EXIT_OK
 
 
 @app.command()
-def schema() -> int:
+def schema() -> None:
     """Print the JSON Schema of a scan result (a verdict, or a failure)."""
     sys.stdout.write(schema_text() + "\n")
-    return EXIT_OK
 
 
 @app.command()
 def samples(
     target: Annotated[Path, typer.Argument(help="Folder to write the sample photos into.")],
-) -> int:
+) -> None:
     """Write real sample photos shipped by scikit-image and matplotlib into a folder."""
     from mediaguard.samples import build
 
     written = build(target)
     _err.print(f"wrote {len(written)} sample files to {target}")
-    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` and return the exit code instead of exiting."""
-    command = typer.main.get_command(app)
+    args = list(argv) if argv is not None else sys.argv[1:]
     try:
-        result = command.main(
-            args=list(argv) if argv is not None else sys.argv[1:],
-            prog_name="mediaguard",
-            standalone_mode=False,
-        )
-    except click.exceptions.Exit as done:
-        return int(done.exit_code)
-    except click.ClickException as err:
-        err.show()
-        return EXIT_USAGE
-    except click.exceptions.Abort:
-        _err.print("aborted")
-        return EXIT_USAGE
-    except _UsageFailure as err:
+        app(args=args, prog_name="mediaguard", standalone_mode=True)
+    except SystemExit as done:
+        code = done.code
+        return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_USAGE)
+    except (_UsageError, MediaguardError) as err:
         _err.print(f"[red]error:[/] {err}")
         return EXIT_USAGE
-    except MediaguardError as err:
-        _err.print(f"[red]error:[/] {err}")
-        return EXIT_USAGE
-    return int(result) if isinstance(result, int) else EXIT_OK
+    return EXIT_OK
 
 
 def run() -> None:

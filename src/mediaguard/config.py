@@ -62,10 +62,12 @@ class ScanConfig:
         scan = dict(_table(data, "scan"))
         dihedral = scan.pop("dihedral", False)
         if scan:
-            raise ConfigError(f"scan: unknown field(s) {', '.join(sorted(scan))}; expected dihedral")
+            raise ConfigError(
+                f"scan: unknown field(s) {', '.join(sorted(scan))}; expected dihedral"
+            )
         if not isinstance(dihedral, bool):
             raise ConfigError(f"scan.dihedral: expected true or false, got {dihedral!r}")
-        detectors = DEFAULT_DETECTORS
+        detectors: tuple[DetectorSpec, ...] = DEFAULT_DETECTORS
         if "detectors" in data:
             detectors = tuple(_detector(i, t) for i, t in enumerate(_array(data, "detectors")))
         return cls(limits=limits, detectors=detectors, dihedral=dihedral, base_dir=base_dir)

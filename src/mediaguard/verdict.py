@@ -21,7 +21,7 @@ from mediaguard.policy.engine import Reason
 from mediaguard.policy.model import Decision
 from mediaguard.signals.base import Detection
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION: Literal["1"] = "1"
 
 
 class _Frozen(BaseModel):

@@ -49,7 +49,9 @@ def test_scan_folder_recursively_writes_jsonl(folder: Path, tmp_path: Path) -> N
     assert code == EXIT_OK
     records = _jsonl(out)
     assert sorted(Path(str(r["source"])).name for r in records) == [
-        "chelsea.jpg", "coffee.dat", "rocket.png",
+        "chelsea.jpg",
+        "coffee.dat",
+        "rocket.png",
     ]
     formats = {Path(str(r["source"])).name: r["media"]["format"] for r in records}  # type: ignore[index]
     assert formats == {"chelsea.jpg": "jpeg", "coffee.dat": "png", "rocket.png": "webp"}
@@ -71,7 +73,9 @@ def test_mixed_folder_scans_all_good_files_and_lists_bad_ones(mixed: Path, tmp_p
     records = {Path(str(r["source"])).name: r for r in _jsonl(out)}
     assert len(records) == 6
     assert {n for n, r in records.items() if "decision" in r} == {
-        "chelsea.jpg", "coffee.dat", "rocket.png",
+        "chelsea.jpg",
+        "coffee.dat",
+        "rocket.png",
     }
     assert records["empty.jpg"]["error"] == "UnsupportedMedia"
     assert records["page.jpg"]["error"] == "UnsupportedMedia"
@@ -93,18 +97,25 @@ def test_process_pool_gives_same_results_in_order(mixed: Path, tmp_path: Path) -
 
 @pytest.mark.parametrize(
     ("fail_on", "expected"),
-    [pytest.param("review", EXIT_FLAGGED, id="review"), pytest.param("block", EXIT_FLAGGED, id="block")],
+    [
+        pytest.param("review", EXIT_FLAGGED, id="review"),
+        pytest.param("block", EXIT_FLAGGED, id="block"),
+    ],
 )
 def test_fail_on(folder: Path, tmp_path: Path, fail_on: str, expected: int) -> None:
     policy = tmp_path / "strict.toml"
     policy.write_text(STRICT)
-    assert main(["scan", str(folder), "-p", str(policy), "--fail-on", fail_on, "-w", "1"]) == expected
+    assert (
+        main(["scan", str(folder), "-p", str(policy), "--fail-on", fail_on, "-w", "1"]) == expected
+    )
 
 
 def test_review_only_does_not_fail_on_block(folder: Path, tmp_path: Path) -> None:
     policy = tmp_path / "review.toml"
     policy.write_text('name = "r"\nversion = "1"\n[categories.sexual]\nreview = 0.0\n')
-    assert main(["scan", str(folder), "-p", str(policy), "--fail-on", "block", "-w", "1"]) == EXIT_OK
+    assert (
+        main(["scan", str(folder), "-p", str(policy), "--fail-on", "block", "-w", "1"]) == EXIT_OK
+    )
     assert main(["scan", str(folder), "-p", str(policy), "--fail-on", "review", "-w", "1"]) == (
         EXIT_FLAGGED
     )

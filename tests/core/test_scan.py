@@ -21,8 +21,11 @@ from mediaguard.verdict import Verdict, json_schema
 
 
 def _hamming(a: str, b: str) -> int:
-    return int(np.unpackbits(np.frombuffer(bytes.fromhex(a), np.uint8)
-                             ^ np.frombuffer(bytes.fromhex(b), np.uint8)).sum())
+    return int(
+        np.unpackbits(
+            np.frombuffer(bytes.fromhex(a), np.uint8) ^ np.frombuffer(bytes.fromhex(b), np.uint8)
+        ).sum()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +52,8 @@ def test_real_photo_verdict(scanner: Scanner, photo: Path) -> None:
     assert verdict.media.format == "jpeg"
     assert (verdict.media.width, verdict.media.height) == (512, 512)
     (pdq,) = verdict.hashes.pdq
-    assert pdq.usable and pdq.quality >= 50
+    assert pdq.usable
+    assert pdq.quality >= 50
     assert 0.0 <= verdict.scores["sexual"] < 0.4
     assert [m.name for m in verdict.models] == ["open_nsfw"]
     assert verdict.policy.version == Policy.default_policy().version
@@ -125,7 +129,8 @@ def test_animated_gif_scans_several_frames(scanner: Scanner) -> None:
     from importlib.util import find_spec
 
     spec = find_spec("skimage.data")
-    assert spec is not None and spec.origin is not None
+    assert spec is not None
+    assert spec.origin is not None
     gif = Path(spec.origin).parent / "no_time_for_that_tiny.gif"
     verdict = scanner.scan(gif)
     assert verdict.media.animated

@@ -34,8 +34,10 @@ def test_no_field_describes_a_trait_of_a_person() -> None:
 
 
 def test_field_walk_would_catch_a_trait_field() -> None:
-    schema = {"properties": {"ok": {"type": "string"}},
-              "$defs": {"X": {"properties": {"apparent_gender": {}}}}}
+    schema = {
+        "properties": {"ok": {"type": "string"}},
+        "$defs": {"X": {"properties": {"apparent_gender": {}}}},
+    }
     assert any(protected_term(n) for n in _field_names(schema))
 
 

@@ -32,8 +32,15 @@ def det(category: str, score: float, frame: int = 0) -> Detection:
 
 def match(list_name: str, entry_id: int = 1, distance: int = 0) -> Match:
     return Match(
-        list=list_name, category="terror", signal="pdq", value="0" * 64, entry_id=entry_id,
-        distance=distance, transform=None, frame=None, external_id=None,
+        list=list_name,
+        category="terror",
+        signal="pdq",
+        value="0" * 64,
+        entry_id=entry_id,
+        distance=distance,
+        transform=None,
+        frame=None,
+        external_id=None,
     )
 
 
@@ -61,7 +68,8 @@ def test_default_policy_is_documented_and_versioned() -> None:
         pytest.param([det("unknown", 0.99)], Decision.REVIEW, id="default-never-blocks"),
         pytest.param([det("unknown", 0.59)], Decision.ALLOW, id="default-review-edge"),
         pytest.param(
-            [det("sexual", 0.1, frame=0), det("sexual", 0.9, frame=3)], Decision.BLOCK,
+            [det("sexual", 0.1, frame=0), det("sexual", 0.9, frame=3)],
+            Decision.BLOCK,
             id="worst-frame",
         ),
     ],
@@ -120,14 +128,26 @@ def test_quarantined_entry_goes_to_review(policy: Policy) -> None:
     [
         pytest.param('version = "1"', "name", id="missing-name"),
         pytest.param('name = "x"', "version", id="missing-version"),
-        pytest.param('name = "x"\nversion = "1"\n[categories.a]\nreview = 2', "categories.a.review",
-                     id="out-of-range"),
-        pytest.param('name = "x"\nversion = "1"\n[categories.a]\nreview = "high"',
-                     "categories.a.review", id="wrong-type"),
-        pytest.param('name = "x"\nversion = "1"\n[categories.a]\nreview = 0.9\nblock = 0.1',
-                     "categories.a", id="review-above-block"),
-        pytest.param('name = "x"\nversion = "1"\n[lists.l]\naction = "delete"', "lists.l.action",
-                     id="bad-action"),
+        pytest.param(
+            'name = "x"\nversion = "1"\n[categories.a]\nreview = 2',
+            "categories.a.review",
+            id="out-of-range",
+        ),
+        pytest.param(
+            'name = "x"\nversion = "1"\n[categories.a]\nreview = "high"',
+            "categories.a.review",
+            id="wrong-type",
+        ),
+        pytest.param(
+            'name = "x"\nversion = "1"\n[categories.a]\nreview = 0.9\nblock = 0.1',
+            "categories.a",
+            id="review-above-block",
+        ),
+        pytest.param(
+            'name = "x"\nversion = "1"\n[lists.l]\naction = "delete"',
+            "lists.l.action",
+            id="bad-action",
+        ),
         pytest.param('name = "x"\nversion = "1"\nthreshold = 1', "threshold", id="unknown-key"),
         pytest.param('name = "x"\nversion = "1"\nsha256 = "ab"', "sha256", id="sha-not-settable"),
         pytest.param("name = [", "not valid TOML", id="not-toml"),

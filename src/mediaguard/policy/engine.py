@@ -59,7 +59,10 @@ def _category_reasons(policy: Policy, detections: Sequence[Detection]) -> list[R
     reasons = []
     for category, det in sorted(best.items()):
         limits = policy.thresholds(category)
-        for decision, threshold in ((Decision.BLOCK, limits.block), (Decision.REVIEW, limits.review)):
+        for decision, threshold in (
+            (Decision.BLOCK, limits.block),
+            (Decision.REVIEW, limits.review),
+        ):
             if threshold is not None and det.score >= threshold:
                 where = f" at frame {det.frame}" if det.frame else ""
                 reasons.append(
@@ -99,8 +102,7 @@ def _match_reasons(
                 code="list_allow",
                 decision=Decision.ALLOW,
                 message=(
-                    f"matched allow-list {name!r}; {others} match(es) on other lists are "
-                    "overridden"
+                    f"matched allow-list {name!r}; {others} match(es) on other lists are overridden"
                 ),
                 list=name,
             )

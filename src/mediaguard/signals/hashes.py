@@ -83,6 +83,4 @@ def pdq_dihedral(frame: Frame) -> dict[str, str]:
     cost of eight index queries instead of one, so it is opt-in per scan.
     """
     hashes, _quality = pdqhash.compute_dihedral(np.ascontiguousarray(frame.pixels))
-    return {
-        name: bits_to_hex(bits) for name, bits in zip(DIHEDRAL_TRANSFORMS, hashes, strict=True)
-    }
+    return {name: bits_to_hex(bits) for name, bits in zip(DIHEDRAL_TRANSFORMS, hashes, strict=True)}
