@@ -23,6 +23,7 @@ from mediaguard.errors import (
     MediaTooLarge,
     PolicyError,
     ProtectedTraitError,
+    UnreadableSource,
     UnsupportedMedia,
 )
 from mediaguard.policy.model import Decision, Policy
@@ -42,6 +43,7 @@ __all__ = [
     "ScanConfig",
     "ScanFailure",
     "Scanner",
+    "UnreadableSource",
     "UnsupportedMedia",
     "Verdict",
     "scan",

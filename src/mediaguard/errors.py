@@ -29,6 +29,10 @@ class CorruptMedia(MediaError):
     """The media claims a supported format but cannot be decoded."""
 
 
+class UnreadableSource(MediaError):
+    """The source cannot be read: missing, a directory, not a regular file, or no access."""
+
+
 class ConfigError(MediaguardError):
     """A configuration file or option is invalid; the message names the field."""
 

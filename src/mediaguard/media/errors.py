@@ -1,5 +1,11 @@
 """Media errors, re-exported where the architecture puts them."""
 
-from mediaguard.errors import CorruptMedia, MediaError, MediaTooLarge, UnsupportedMedia
+from mediaguard.errors import (
+    CorruptMedia,
+    MediaError,
+    MediaTooLarge,
+    UnreadableSource,
+    UnsupportedMedia,
+)
 
-__all__ = ["CorruptMedia", "MediaError", "MediaTooLarge", "UnsupportedMedia"]
+__all__ = ["CorruptMedia", "MediaError", "MediaTooLarge", "UnreadableSource", "UnsupportedMedia"]
