@@ -153,7 +153,7 @@ class Scanner:
                 (frame.index, transform, hex_)
                 for frame in decoded.frames
                 for transform, hex_ in hashes.pdq_dihedral(frame).items()
-                if transform != "original"
+                if transform is not None
             )
         hash_ms = _ms(mark)
 

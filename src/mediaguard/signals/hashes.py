@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pdqhash
 
 from mediaguard.media.types import Frame
@@ -22,16 +23,20 @@ from mediaguard.media.types import Frame
 # flat (blank, near-uniform) for the hash to mean anything.
 MIN_PDQ_QUALITY = 50
 
-# The eight dihedral transforms in the order pdqhash.compute_dihedral returns them.
-DIHEDRAL_TRANSFORMS = (
-    "original",
+# How the scanned image relates to the listed one when the i-th hash of
+# ``pdqhash.compute_dihedral(scanned)`` matches: the scanned image is the listed image
+# transformed this way (rotations clockwise; ``mirror_x`` flips left-right, ``mirror_y``
+# top-bottom, ``transpose`` swaps x and y, ``transverse`` is the anti-diagonal flip).
+# None is the untransformed image. Verified against real rotated and mirrored photos.
+DIHEDRAL_TRANSFORMS: tuple[str | None, ...] = (
+    None,
     "rot90",
     "rot180",
     "rot270",
-    "mirror_x",
     "mirror_y",
-    "mirror_main",
-    "mirror_flip",
+    "mirror_x",
+    "transpose",
+    "transverse",
 )
 
 
@@ -65,9 +70,9 @@ def digests(data: bytes) -> Digests:
     )
 
 
-def bits_to_hex(bits: np.ndarray) -> str:
+def bits_to_hex(bits: npt.ArrayLike) -> str:
     """Pack a 256-element 0/1 vector into ThreatExchange's 64-digit hex."""
-    return np.packbits(bits.astype(np.uint8)).tobytes().hex()
+    return np.packbits(np.asarray(bits).astype(np.uint8)).tobytes().hex()
 
 
 def pdq(frame: Frame) -> PDQHash:
@@ -76,8 +81,8 @@ def pdq(frame: Frame) -> PDQHash:
     return PDQHash(frame=frame.index, hex=bits_to_hex(bits), quality=int(quality))
 
 
-def pdq_dihedral(frame: Frame) -> dict[str, str]:
-    """The eight dihedral PDQ hashes of a frame, keyed by transform name.
+def pdq_dihedral(frame: Frame) -> dict[str | None, str]:
+    """The eight dihedral PDQ hashes of a frame, keyed by transform name (None: original).
 
     Matching against all eight finds mirrored and rotated copies of listed media at the
     cost of eight index queries instead of one, so it is opt-in per scan.
