@@ -1,0 +1,222 @@
+"""SQLAlchemy 2 tables for hash lists, scanned items and match hits.
+
+Design note: the schema is the contract between mediaguard and an operator's database,
+so it is written to be portable and boring. Only generic SQLAlchemy types are used (the
+one variant, ``BigInteger`` as ``INTEGER`` on SQLite, exists because only an ``INTEGER
+PRIMARY KEY`` is SQLite's auto-incrementing rowid). Every timestamp goes through
+:class:`UTCDateTime`, which refuses naive datetimes on the way in and returns aware UTC
+datetimes on the way out, because SQLite stores no zone at all and PostgreSQL answers
+in the session's zone. Allowed values (actions, signal types, decisions, distances) are
+CHECK constraints as well as Python validation in :mod:`mediaguard.store.repo`, so a
+row written by another tool cannot break the readers. Constraint names follow one
+naming convention so that Alembic migrations can address them on both backends.
+
+These ORM classes never leave the store: :mod:`mediaguard.store.repo` hands out frozen
+dataclasses, so no caller holds a session-bound object.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: Signal types a hash-list entry may carry.
+SIGNAL_TYPES: tuple[str, ...] = ("pdq", "md5", "sha256", "vpdq")
+#: Action hints a hash list may carry; the policy has the last word.
+ACTIONS: tuple[str, ...] = ("block", "review", "allow")
+#: Decisions a scanned item may record.
+DECISIONS: tuple[str, ...] = ("allow", "review", "block")
+#: Largest PDQ match threshold a list may set. Unrelated 256-bit hashes differ in about
+#: 128 bits, so a threshold far beyond 64 would match arbitrary images.
+MAX_PDQ_DISTANCE = 64
+#: Default PDQ match threshold, as in Meta's HMA.
+DEFAULT_PDQ_DISTANCE = 31
+
+# 64-bit ids on PostgreSQL (hash lists reach tens of millions of rows and hits grow
+# without bound); on SQLite an id must be declared INTEGER to alias the rowid.
+_Id = BigInteger().with_variant(Integer(), "sqlite")
+
+_NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+# The database stamps a row left without a time. A server default rather than a Python
+# one, so that a bulk insert of entries need not send one timestamp per row.
+_NOW = func.current_timestamp()
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    """Render a portable ``column IN (...)`` CHECK expression."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime (the only clock the store reads)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always read back timezone-aware.
+
+    SQLite has no timestamp type: SQLAlchemy stores text and drops any zone, so a
+    value is converted to UTC before it is written and tagged UTC when read. PostgreSQL
+    stores ``timestamptz`` and answers in the session's zone, which is converted back
+    to UTC so both backends return identical values.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse a naive datetime and normalise an aware one to UTC.
+
+        Raises:
+            ValueError: when ``value`` is naive; guessing its zone would silently shift
+                every window computed from it.
+        """
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"timestamp {value.isoformat()} is naive; pass an aware datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Return an aware UTC datetime whichever backend produced the value."""
+        if value is None:
+            return None
+        if not isinstance(value, datetime):  # pragma: no cover - drivers return datetimes
+            raise TypeError(f"expected a datetime from the database, got {type(value)!r}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base carrying the constraint naming convention."""
+
+    metadata = MetaData(naming_convention=_NAMING)
+
+
+class HashList(Base):
+    """A named list of known hashes with a category, a source and an action hint."""
+
+    __tablename__ = "hash_lists"
+    __table_args__ = (
+        CheckConstraint(_in("action", ACTIONS), name="action"),
+        CheckConstraint(
+            f"pdq_distance >= 0 AND pdq_distance <= {MAX_PDQ_DISTANCE}", name="pdq_distance"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    category: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    action: Mapped[str] = mapped_column(String(16))
+    pdq_distance: Mapped[int] = mapped_column(Integer, default=DEFAULT_PDQ_DISTANCE)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+
+
+class HashEntry(Base):
+    """One hash in one list; for vPDQ the value identifies the video and frames follow."""
+
+    __tablename__ = "hash_entries"
+    __table_args__ = (
+        UniqueConstraint("list_id", "signal_type", "value"),
+        Index(None, "signal_type", "value"),
+        CheckConstraint(_in("signal_type", SIGNAL_TYPES), name="signal_type"),
+    )
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("hash_lists.id", ondelete="CASCADE"))
+    signal_type: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(128))
+    external_id: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+
+
+class VpdqFrame(Base):
+    """One sampled frame's PDQ hash of a vPDQ entry."""
+
+    __tablename__ = "vpdq_frames"
+    __table_args__ = (
+        CheckConstraint("frame_index >= 0", name="frame_index"),
+        CheckConstraint("time_ms >= 0", name="time_ms"),
+        CheckConstraint("quality >= 0 AND quality <= 100", name="quality"),
+    )
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("hash_entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    frame_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    time_ms: Mapped[int] = mapped_column(BigInteger)
+    pdq: Mapped[str] = mapped_column(String(64))
+    quality: Mapped[int] = mapped_column(Integer)
+
+
+class ScannedItem(Base):
+    """The digests and decision of one scanned item, kept for retroactive matching."""
+
+    __tablename__ = "scanned_items"
+    __table_args__ = (
+        CheckConstraint(f"decision IS NULL OR {_in('decision', DECISIONS)}", name="decision"),
+        CheckConstraint(
+            "pdq_quality IS NULL OR (pdq_quality >= 0 AND pdq_quality <= 100)",
+            name="pdq_quality",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    item_key: Mapped[str] = mapped_column(String(512), unique=True)
+    source: Mapped[str] = mapped_column(Text, default="")
+    md5: Mapped[str | None] = mapped_column(String(32), index=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    pdq: Mapped[str | None] = mapped_column(String(64))
+    pdq_quality: Mapped[int | None] = mapped_column(Integer)
+    decision: Mapped[str | None] = mapped_column(String(16))
+    policy_version: Mapped[str | None] = mapped_column(Text)
+    scanned_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+
+
+class MatchHit(Base):
+    """One match of an entry against an item, counted for hit-rate quarantine."""
+
+    __tablename__ = "match_hits"
+    __table_args__ = (
+        Index(None, "entry_id", "matched_at"),
+        CheckConstraint("distance >= 0", name="distance"),
+    )
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("hash_entries.id", ondelete="CASCADE"))
+    # Indexed so deleting an item does not scan every hit on PostgreSQL.
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("scanned_items.id", ondelete="CASCADE"), index=True
+    )
+    distance: Mapped[int] = mapped_column(Integer)
+    matched_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
