@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -111,3 +112,12 @@ def photo_rgb() -> Photo:
 def photo_jpeg_bytes() -> bytes:
     """A real camera JPEG (Grace Hopper, 512 x 600) as the package ships it."""
     return photo_file("grace_hopper")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep every test's database, indexes and spool out of the user's data directory."""
+    data = tmp_path / "mediaguard-data"
+    monkeypatch.setenv("MEDIAGUARD_DATA_DIR", str(data))
+    monkeypatch.delenv("MEDIAGUARD_DATABASE_URL", raising=False)
+    return data

@@ -21,14 +21,16 @@ import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mediaguard.commands import hashlist
 from mediaguard.config import ScanConfig
 from mediaguard.engines.local import default_workers, iter_files, scan_paths
 from mediaguard.errors import ConfigError, MediaguardError
@@ -60,6 +62,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(hashlist.app, name="hashlist")
 
 _err = Console(stderr=True)
 
@@ -68,13 +71,19 @@ class _UsageError(Exception):
     """A configuration problem found before anything was scanned."""
 
 
-def _load(config: Path | None, policy: Path | None, detectors: str | None) -> Scanner:
+def _load(
+    config: Path | None,
+    policy: Path | None,
+    detectors: str | None,
+    **overrides: Any,
+) -> Scanner:
     try:
         scan_config = ScanConfig.load(config) if config else ScanConfig()
         if detectors:
             scan_config = scan_config.with_detectors(
                 [d.strip() for d in detectors.split(",") if d.strip()]
             )
+        scan_config = replace(scan_config, **{k: v for k, v in overrides.items() if v is not None})
         scan_policy = Policy.load(policy) if policy else Policy.default_policy()
         return Scanner(scan_config, scan_policy)
     except ConfigError as err:
@@ -169,13 +178,45 @@ def scan(
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Exit 1 when any item is at or above this.")
     ] = FailOn.BLOCK,
+    lists: Annotated[
+        bool | None,
+        typer.Option("--lists/--no-lists", help="Match the store's hash lists (default: on)."),
+    ] = None,
+    record: Annotated[
+        bool | None,
+        typer.Option(
+            "--record/--no-record",
+            help="Record scanned hashes so lists imported later match them retroactively "
+            "(default: on). Only hashes and decisions are stored, never media.",
+        ),
+    ] = None,
+    dihedral: Annotated[
+        bool | None,
+        typer.Option("--dihedral/--no-dihedral", help="Also match rotated/mirrored copies."),
+    ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            envvar="MEDIAGUARD_DATABASE_URL",
+            help="Database URL of the hash lists (default: SQLite in the data directory).",
+        ),
+    ] = None,
 ) -> None:
     """Scan images for sexual content, custom categories and hash-list matches.
 
     Exit codes: 0 nothing at or above --fail-on; 1 something flagged; 2 usage or config
     error; 3 some inputs unreadable (listed; all others were still scanned).
     """
-    scanner = _load(config, policy, detectors)
+    scanner = _load(
+        config,
+        policy,
+        detectors,
+        hashlists=True if lists is None else lists,
+        record=record,
+        dihedral=dihedral,
+        database_url=database,
+    )
     files = list(iter_files(paths))
     threshold = Decision(fail_on.value).severity
     counts: Counter[str] = Counter()

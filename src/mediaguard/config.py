@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ class DetectorSpec:
 
 
 DEFAULT_DETECTORS = (DetectorSpec("open_nsfw"),)
+_SCAN_FLAGS = {"dihedral": False, "hashlists": False, "record": True}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +39,20 @@ class ScanConfig:
         limits: resource limits for intake.
         detectors: detectors to run, in order.
         dihedral: also match the 8 rotations/mirrors of each PDQ hash.
+        hashlists: match against the hash lists in the store.
+        record: record scanned items' hashes and matches in the store, for retroactive
+            matching and quarantine (only when ``hashlists`` is on).
+        database_url: the store; None for ``$MEDIAGUARD_DATABASE_URL`` or the default
+            SQLite file in the data directory.
         base_dir: where relative paths in detector options resolve.
     """
 
     limits: Limits = field(default_factory=Limits)
     detectors: tuple[DetectorSpec, ...] = DEFAULT_DETECTORS
     dihedral: bool = False
+    hashlists: bool = False
+    record: bool = True
+    database_url: str | None = None
     base_dir: Path = field(default_factory=Path.cwd)
 
     @classmethod
@@ -90,12 +99,7 @@ class ScanConfig:
 
     def with_detectors(self, names: list[str]) -> ScanConfig:
         """A copy running the named detectors with default options."""
-        return ScanConfig(
-            limits=self.limits,
-            detectors=tuple(DetectorSpec(n) for n in names),
-            dihedral=self.dihedral,
-            base_dir=self.base_dir,
-        )
+        return replace(self, detectors=tuple(DetectorSpec(n) for n in names))
 
 
 def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -67,6 +67,21 @@ class Matcher(Protocol):
         """Return the list matches for one item."""
         ...
 
+    def record(self, verdict: Verdict) -> None:
+        """Remember a scanned item, for retroactive matching and quarantine."""
+        ...
+
+
+def _list_matcher(config: ScanConfig, policy: Policy) -> Matcher:
+    """A matcher over the store's hash lists; an embedded SQLite store is migrated here."""
+    from mediaguard.match.lists import ListMatcher
+    from mediaguard.store import Store
+
+    store = Store.open(config.database_url)
+    if store.dialect == "sqlite":
+        store.upgrade()
+    return ListMatcher(store, quarantine=policy.quarantine, record=config.record)
+
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 3)
@@ -95,6 +110,8 @@ class Scanner:
     ) -> None:
         self.config = config or ScanConfig()
         self.policy = policy or Policy.default_policy()
+        if matcher is None and self.config.hashlists:
+            matcher = _list_matcher(self.config, self.policy)
         self.matcher = matcher
         self.detectors: tuple[Detector, ...] = tuple(
             _detectors
@@ -188,7 +205,7 @@ class Scanner:
             if not p.usable
         ]
         facts = decoded.facts
-        return Verdict(
+        verdict = Verdict(
             mediaguard_version=self._mediaguard_version,
             source=label,
             scanned_at=datetime.now(UTC),
@@ -232,3 +249,6 @@ class Scanner:
                 total_ms=_ms(started),
             ),
         )
+        if self.matcher is not None:
+            self.matcher.record(verdict)
+        return verdict

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from mediaguard.paths import ENV_DATA_DIR
 from mediaguard.store import ENV_DATABASE_URL, InvalidInputError, Store, StoreError, resolve_url
 
 
@@ -13,6 +14,7 @@ def test_default_is_sqlite_in_the_user_data_dir(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv(ENV_DATABASE_URL, raising=False)
+    monkeypatch.delenv(ENV_DATA_DIR, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     url = resolve_url()
     assert url.get_backend_name() == "sqlite"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
@@ -55,6 +56,7 @@ class PDQHash:
     frame: int
     hex: str
     quality: int
+    time: Fraction | None = None
 
     @property
     def usable(self) -> bool:
@@ -78,7 +80,7 @@ def bits_to_hex(bits: npt.ArrayLike) -> str:
 def pdq(frame: Frame) -> PDQHash:
     """PDQ hash of one frame."""
     bits, quality = pdqhash.compute(np.ascontiguousarray(frame.pixels))
-    return PDQHash(frame=frame.index, hex=bits_to_hex(bits), quality=int(quality))
+    return PDQHash(frame.index, bits_to_hex(bits), int(quality), frame.time)
 
 
 def pdq_dihedral(frame: Frame) -> dict[str | None, str]:

@@ -25,11 +25,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import islice
 from pathlib import Path
 from typing import Any, Final, Self, TypeVar
 
-import platformdirs
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -40,6 +38,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Select,
     create_engine,
     delete,
     event,
@@ -56,6 +55,8 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute
 
 from mediaguard.errors import MediaguardError
+from mediaguard.iterutil import chunks
+from mediaguard.paths import data_dir
 from mediaguard.signals.protected import check_name
 from mediaguard.store.models import (
     ACTIONS,
@@ -344,13 +345,6 @@ def _batch_size(value: object) -> int:
     return _require_int("batch_size", value, 1, _MAX_BATCH)
 
 
-def _chunks(iterable: Iterable[_T], size: int) -> Iterator[list[_T]]:
-    """Yield lists of up to ``size`` items without materialising ``iterable``."""
-    iterator = iter(iterable)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
-
-
 # ------------------------------------------------------------------------- engines
 
 
@@ -373,9 +367,7 @@ def resolve_url(url: str | None = None) -> URL:
     if url is None:
         url = os.environ.get(ENV_DATABASE_URL) or None
     if url is None:
-        data_dir = Path(platformdirs.user_data_dir("mediaguard"))
-        data_dir.mkdir(parents=True, exist_ok=True)
-        return URL.create("sqlite", database=str(data_dir / "mediaguard.db"))
+        return URL.create("sqlite", database=str(data_dir() / "mediaguard.db"))
     try:
         parsed = make_url(url)
     except ArgumentError as err:
@@ -431,6 +423,20 @@ def _translated(action: str) -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------- store
+
+
+def _entry_select() -> Select[int, int, str, str, str, str | None, str | None, datetime]:
+    """The columns of :class:`EntryInfo` (less frames), joined to the list's name."""
+    return select(
+        HashEntry.id,
+        HashEntry.list_id,
+        HashList.name,
+        HashEntry.signal_type,
+        HashEntry.value,
+        HashEntry.external_id,
+        HashEntry.note,
+        HashEntry.added_at,
+    ).join(HashList, HashList.id == HashEntry.list_id)
 
 
 class Store:
@@ -790,7 +796,7 @@ class Store:
         position = 0
         with self._engine.connect() as conn:
             list_id = self._list_id(conn, list_name)
-            for batch in _chunks(entries, batch_size):
+            for batch in chunks(entries, batch_size):
                 for offset, entry in enumerate(batch):
                     if not isinstance(entry, NewEntry):
                         raise InvalidInputError(
@@ -911,7 +917,7 @@ class Store:
         removed = 0
         with self._engine.begin() as conn:
             list_id = self._list_id(conn, list_name)
-            for chunk in _chunks(values, 500):
+            for chunk in chunks(values, 500):
                 stmt = delete(HashEntry).where(
                     HashEntry.list_id == list_id, HashEntry.value.in_(chunk)
                 )
@@ -977,6 +983,30 @@ class Store:
             lambda: self._iter_entries(None, None, entry_id, batch_size),
         )
 
+    def get_entries(self, ids: Iterable[int]) -> list[EntryInfo]:
+        """The entries with these ids (those that still exist), in id order.
+
+        Matchers keep only entry ids in memory and fetch the few entries that matched.
+
+        Raises:
+            InvalidInputError: when an id is not a positive integer.
+            StoreError: when the database fails.
+        """
+        wanted = sorted({_require_int("entry id", i, 1, None) for i in ids})
+        found: list[EntryInfo] = []
+        with _translated("read hash-list entries"), self._engine.connect() as conn:
+            for chunk in chunks(wanted, 500):
+                rows = conn.execute(
+                    _entry_select().where(HashEntry.id.in_(chunk)).order_by(HashEntry.id)
+                ).all()
+                frames = (
+                    self._frames(conn, [HashEntry.id.in_(chunk)], rows[-1][0])
+                    if any(row[3] == "vpdq" for row in rows)
+                    else {}
+                )
+                found.extend(EntryInfo(*row, frames=frames.get(row[0], ())) for row in rows)
+        return found
+
     def _guarded_iter(self, action: str, make: Callable[[], Iterator[_T]]) -> Iterator[_T]:
         """Run a generator with database errors translated, including during iteration."""
         with _translated(action):
@@ -993,22 +1023,7 @@ class Store:
         last = after_id
         while True:
             page_filters = [*filters, HashEntry.id > last]
-            stmt = (
-                select(
-                    HashEntry.id,
-                    HashEntry.list_id,
-                    HashList.name,
-                    HashEntry.signal_type,
-                    HashEntry.value,
-                    HashEntry.external_id,
-                    HashEntry.note,
-                    HashEntry.added_at,
-                )
-                .join(HashList, HashList.id == HashEntry.list_id)
-                .where(*page_filters)
-                .order_by(HashEntry.id)
-                .limit(batch_size)
-            )
+            stmt = _entry_select().where(*page_filters).order_by(HashEntry.id).limit(batch_size)
             with self._engine.connect() as conn:
                 rows = conn.execute(stmt).all()
                 frames = (
@@ -1065,6 +1080,15 @@ class Store:
             return conn.execute(stmt).scalar_one()
 
     # -- scanned items --------------------------------------------------------------
+
+    def max_entry_id(self) -> int:
+        """The largest entry id in use (0 when there are none); new entries get larger ids.
+
+        Raises:
+            StoreError: when the database fails.
+        """
+        with _translated("read hash-list entries"), self._engine.connect() as conn:
+            return int(conn.execute(select(func.max(HashEntry.id))).scalar() or 0)
 
     def record_item(
         self,

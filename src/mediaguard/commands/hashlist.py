@@ -1,0 +1,245 @@
+"""``mediaguard hashlist``: manage lists of known-content hashes.
+
+Design note: these commands are thin: they open the store, call
+:mod:`mediaguard.match.lists` and print. Imports stream the file (a byte-count progress
+bar, never the whole file in memory) and report every rejected line with its number;
+the good lines are imported regardless. After an import, past scanned items that now
+match the list are reported (retroactive matching).
+
+Exit codes: 0 success; 2 usage or configuration error (including a missing list);
+3 some lines of an import were rejected (each is listed; the rest were imported).
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+from typing import Annotated, BinaryIO
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mediaguard.match.formats import ListFormat
+from mediaguard.match.lists import ImportReport, ListMatcher, export_file, import_file
+from mediaguard.match.types import SignalType, parse_signal_type, parse_value
+from mediaguard.policy.model import ListAction
+from mediaguard.store import Store
+
+EXIT_LINES_REJECTED = 3
+
+app = typer.Typer(
+    help="Manage hash lists (PDQ, MD5, SHA-256, vPDQ) of known illegal or extremist content.",
+    no_args_is_help=True,
+)
+_out = Console()
+_err = Console(stderr=True)
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        envvar="MEDIAGUARD_DATABASE_URL",
+        help="Database URL (default: SQLite in the data directory).",
+    ),
+]
+
+
+def open_store(url: str | None) -> Store:
+    """Open the store; the embedded SQLite database is created and migrated on first use."""
+    store = Store.open(url)
+    if store.dialect == "sqlite":
+        store.upgrade()
+    else:
+        store.check_current()
+    return store
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="List name: lowercase letters, digits, . _ -")],
+    category: Annotated[str, typer.Option(help="Content category, e.g. terrorism, csam.")],
+    action: Annotated[
+        ListAction, typer.Option(help="block, review, or allow (an allow-list).")
+    ] = ListAction.REVIEW,
+    source: Annotated[str, typer.Option(help="Where the list comes from.")] = "",
+    description: Annotated[str, typer.Option(help="Free text.")] = "",
+    pdq_distance: Annotated[
+        int, typer.Option(min=0, max=64, help="PDQ match radius for this list (Meta: 31).")
+    ] = 31,
+    database: DatabaseOption = None,
+) -> None:
+    """Create an empty hash list."""
+    with open_store(database) as store:
+        info = store.create_list(
+            name, category, action.value, source=source, description=description,
+            pdq_distance=pdq_distance,
+        )  # fmt: skip
+    _err.print(f"created list {info.name!r} ({info.category}, action {info.action})")
+
+
+@app.command("ls")
+def list_lists(database: DatabaseOption = None) -> None:
+    """List every hash list with its entry count."""
+    with open_store(database) as store:
+        table = Table(title="hash lists")
+        for column in ("name", "category", "action", "pdq distance", "entries", "source"):
+            table.add_column(column)
+        for info in store.lists():
+            table.add_row(
+                info.name, info.category, info.action, str(info.pdq_distance),
+                str(store.count_entries(info.name)), info.source,
+            )  # fmt: skip
+    _out.print(table)
+
+
+@app.command("show")
+def show(name: str, database: DatabaseOption = None) -> None:
+    """Show one list: its settings and entries per hash type."""
+    with open_store(database) as store:
+        info = store.get_list(name)
+        counts = {s.value: store.count_entries(name, s.value) for s in SignalType}
+    table = Table(title=f"hash list {info.name}", show_header=False)
+    for key in ("category", "action", "pdq_distance", "source", "description"):
+        table.add_row(key, str(getattr(info, key)))
+    table.add_row("created", info.created_at.isoformat())
+    table.add_row("updated", info.updated_at.isoformat())
+    for signal, count in counts.items():
+        table.add_row(f"{signal} entries", str(count))
+    _out.print(table)
+
+
+@app.command("rm")
+def remove(
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Delete a list and all its entries."""
+    with open_store(database) as store:
+        count = store.count_entries(name)
+        if not yes and not typer.confirm(f"delete list {name!r} and its {count} entries?"):
+            raise typer.Exit(2)
+        store.delete_list(name)
+    _err.print(f"deleted list {name!r} ({count} entries)")
+
+
+class _Counting(io.RawIOBase):
+    """A raw reader that reports bytes read, so a text import can show byte progress."""
+
+    def __init__(self, raw: BinaryIO, progress: Progress, task: object) -> None:
+        self._raw, self._progress, self._task = raw, progress, task
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._raw.read(len(buffer))
+        buffer[: len(data)] = data
+        self._progress.update(self._task, advance=len(data))  # type: ignore[arg-type]
+        return len(data)
+
+
+def _report(report: ImportReport, list_name: str) -> None:
+    _err.print(
+        f"list {list_name!r}: {report.added} added, {report.duplicates} already present, "
+        f"{report.error_count} line(s) rejected"
+    )
+    if report.errors:
+        table = Table(title="rejected lines")
+        table.add_column("line", justify="right")
+        table.add_column("text", overflow="fold")
+        table.add_column("reason", overflow="fold")
+        for error in report.errors:
+            table.add_row(str(error.line_no), error.text, error.reason)
+        _err.print(table)
+        if report.error_count > len(report.errors):
+            _err.print(f"... and {report.error_count - len(report.errors)} more")
+    if report.retro_matches:
+        table = Table(title="past items that now match (retroactive)")
+        for column in ("item", "source", "signal", "distance", "decision then"):
+            table.add_column(column, overflow="fold")
+        for match in report.retro_matches:
+            table.add_row(
+                match.item.item_key[:16], match.item.source, match.entry.signal_type,
+                str(match.distance), match.item.decision or "",
+            )  # fmt: skip
+        _err.print(table)
+
+
+@app.command("import")
+def import_command(
+    name: Annotated[str, typer.Argument(help="The list to import into (must exist).")],
+    path: Annotated[Path, typer.Argument(help="The file: HMA lines, CSV, or one hash per line.")],
+    fmt: Annotated[
+        ListFormat | None,
+        typer.Option("--format", help="hma, csv or plain; detected from the first line."),
+    ] = None,
+    signal: Annotated[
+        str | None, typer.Option("--type", help="Hash type of a plain file: pdq, md5, sha256.")
+    ] = None,
+    retro: Annotated[
+        bool, typer.Option("--retro/--no-retro", help="Report past items that now match.")
+    ] = True,
+    database: DatabaseOption = None,
+) -> None:
+    """Import hashes into a list, streaming; report bad lines and retroactive matches."""
+    if signal is not None:
+        parse_signal_type(signal)
+    try:
+        raw = path.open("rb")
+    except OSError as err:
+        _err.print(f"[red]error:[/] cannot read {path}: {err.strerror or err}")
+        raise typer.Exit(2) from err
+    progress = Progress(
+        TextColumn("[bold]importing"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
+        console=_err, transient=True, disable=not _err.is_terminal,
+    )  # fmt: skip
+    with raw, progress, open_store(database) as store:
+        task = progress.add_task("import", total=path.stat().st_size)
+        counting = io.BufferedReader(_Counting(raw, progress, task))
+        text = io.TextIOWrapper(counting, encoding="utf-8", errors="replace", newline="")
+        report = import_file(store, name, text, fmt=fmt, signal=signal, retro=retro)
+    _report(report, name)
+    if report.error_count:
+        raise typer.Exit(EXIT_LINES_REJECTED)
+
+
+@app.command("export")
+def export_command(
+    name: str,
+    path: Annotated[Path | None, typer.Argument(help="Output file (default: stdout).")] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="hma, csv or plain.")] = (
+        ListFormat.HMA
+    ),
+    database: DatabaseOption = None,
+) -> None:
+    """Export a list in one of the import formats."""
+    with open_store(database) as store:
+        if path is None:
+            count = export_file(store, name, sys.stdout, fmt)
+        else:
+            with path.open("w", encoding="utf-8", newline="") as out:
+                count = export_file(store, name, out, fmt)
+    _err.print(f"exported {count} entries of {name!r}")
+
+
+@app.command("lookup")
+def lookup(
+    value: Annotated[str, typer.Argument(help="The hash, as hex.")],
+    signal: Annotated[str, typer.Option("--type", help="pdq, md5 or sha256.")] = "pdq",
+    database: DatabaseOption = None,
+) -> None:
+    """Which list entries a hash matches (PDQ within each list's distance)."""
+    kind = parse_signal_type(signal)
+    normalised = parse_value(kind, value)
+    with open_store(database) as store:
+        matches = ListMatcher(store, record=False).lookup(kind, normalised)
+    table = Table(title=f"{len(matches)} match(es)")
+    for column in ("list", "category", "signal", "distance", "entry", "external id"):
+        table.add_column(column, overflow="fold")
+    for m in matches:
+        table.add_row(m.list, m.category, m.signal, str(m.distance), m.value, m.external_id or "")
+    _out.print(table)

@@ -1,0 +1,445 @@
+"""Hash lists wired to the store: matching scanned items, imports, and retroactive matches.
+
+Design note: the store is the source of truth for lists and entries; the indexes are a
+cache of it. A :class:`ListMatcher` keeps only entry ids in its indexes (the few entries
+that match are read back from the store), persists the indexes in the data directory in
+the safe, versioned container format of :mod:`mediaguard.match.index`, and brings them
+up to date incrementally: entries added since the saved state are indexed, and a removal
+(detected because the store holds fewer entries than the saved count plus the additions)
+triggers a rebuild. Scanned items' hashes are recorded so that a list that grows later
+can be matched against the past ("retroactive matching"), and every match is recorded so
+that a hash matching suspiciously many items can be quarantined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, TextIO
+
+from mediaguard.errors import MediaguardError
+from mediaguard.iterutil import chunks
+from mediaguard.match.formats import LineError, ListFormat, iter_entries, write_entries
+from mediaguard.match.index import ExactIndex, PDQIndex
+from mediaguard.match.types import Entry, IndexFormatError, Match, SignalType
+from mediaguard.match.video import FrameHash, VideoIndex, format_vpdq, parse_vpdq
+from mediaguard.paths import data_dir
+from mediaguard.policy.model import ListAction, Quarantine
+from mediaguard.signals.hashes import MIN_PDQ_QUALITY
+from mediaguard.store import repo
+from mediaguard.store.repo import EntryInfo, HashListInfo, ItemInfo, NewEntry, Store
+
+if TYPE_CHECKING:
+    from mediaguard.scanner import MatchOutcome, MatchQuery
+    from mediaguard.verdict import Verdict
+
+_STATE_VERSION: Final = 1
+_ITEM_BATCH: Final = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class _Indexes:
+    md5: ExactIndex
+    sha256: ExactIndex
+    pdq: PDQIndex
+    vpdq: VideoIndex
+    max_id: int
+    count: int
+
+
+def _store_frames(frames: Sequence[FrameHash]) -> tuple[repo.FrameHash, ...]:
+    return tuple(repo.FrameHash(f.index, round(f.time * 1000), f.pdq, f.quality) for f in frames)
+
+
+def _match_frames(frames: Sequence[repo.FrameHash]) -> list[FrameHash]:
+    return [FrameHash(f.frame_index, Fraction(f.time_ms, 1000), f.pdq, f.quality) for f in frames]
+
+
+def to_new_entry(entry: Entry) -> NewEntry:
+    """A parsed list line as a store entry; a vPDQ video is keyed by its hashes' SHA-256.
+
+    HMA's vPDQ lines carry the frame hashes but no identifier for the video, so the
+    SHA-256 of the normalised serialisation stands in for one: importing the same
+    video twice is then a duplicate, as it should be.
+    """
+    frames: tuple[repo.FrameHash, ...] = ()
+    value = entry.value
+    if entry.signal is SignalType.VPDQ:
+        frames = _store_frames(parse_vpdq(entry.value))
+        value = hashlib.sha256(entry.value.encode()).hexdigest()
+    return NewEntry(
+        signal_type=entry.signal.value,
+        value=value,
+        external_id=entry.external_id,
+        note=entry.note,
+        added_at=entry.added_at,
+        frames=frames,
+    )
+
+
+def to_entry(info: EntryInfo) -> Entry:
+    """A stored entry as a list line, for export (vPDQ written back as its frames)."""
+    signal = SignalType(info.signal_type)
+    value = format_vpdq(_match_frames(info.frames)) if info.frames else info.value
+    return Entry(signal, value, info.external_id, info.note, info.added_at)
+
+
+class ListMatcher:
+    """Matches items against every hash list in a store.
+
+    Args:
+        store: the store holding the lists; it must be migrated to the current schema.
+        quarantine: when a listed hash counts as matching suspiciously often.
+        record: record scanned items and their matches (for retroactive matching and
+            quarantine). Turn off to keep no trace of scanned items.
+        index_dir: where the indexes persist; a folder in the data directory by default.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        quarantine: Quarantine | None = None,
+        record: bool = True,
+        index_dir: Path | None = None,
+    ) -> None:
+        store.check_current()
+        self.store = store
+        self.quarantine = quarantine or Quarantine()
+        self.record_items = record
+        key = hashlib.sha256(store.url.encode()).hexdigest()[:16]
+        self.index_dir = index_dir or data_dir() / "index" / key
+        self._lists: dict[str, HashListInfo] = {}
+        self._indexes = self._load()
+        self.refresh()
+
+    # ------------------------------------------------------------------ indexes
+
+    def _empty(self) -> _Indexes:
+        return _Indexes(
+            ExactIndex(SignalType.MD5), ExactIndex(SignalType.SHA256), PDQIndex(),
+            VideoIndex(), 0, 0,
+        )  # fmt: skip
+
+    def _load(self) -> _Indexes:
+        state_file = self.index_dir / "state.json"
+        try:
+            state = json.loads(state_file.read_text())
+            if state.get("version") != _STATE_VERSION:
+                return self._empty()
+            return _Indexes(
+                ExactIndex.load(self.index_dir / "md5.idx"),
+                ExactIndex.load(self.index_dir / "sha256.idx"),
+                PDQIndex.load(self.index_dir / "pdq.idx"),
+                VideoIndex.load(self.index_dir / "vpdq.idx"),
+                int(state["max_id"]),
+                int(state["count"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError, IndexFormatError):
+            # A missing, stale or damaged cache is rebuilt from the store.
+            return self._empty()
+
+    def _save(self) -> None:
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        idx = self._indexes
+        idx.md5.save(self.index_dir / "md5.idx")
+        idx.sha256.save(self.index_dir / "sha256.idx")
+        idx.pdq.save(self.index_dir / "pdq.idx")
+        idx.vpdq.save(self.index_dir / "vpdq.idx")
+        state = {"version": _STATE_VERSION, "max_id": idx.max_id, "count": idx.count}
+        tmp = self.index_dir / "state.json.tmp"
+        tmp.write_text(json.dumps(state))
+        tmp.replace(self.index_dir / "state.json")
+
+    def _index(self, base: _Indexes, entries: Iterable[EntryInfo]) -> _Indexes:
+        max_id, count = base.max_id, base.count
+        for chunk in chunks(entries, 50_000):
+            by_type: dict[str, list[EntryInfo]] = {}
+            for info in chunk:
+                by_type.setdefault(info.signal_type, []).append(info)
+            for signal, index in (("md5", base.md5), ("sha256", base.sha256)):
+                if rows := by_type.get(signal):
+                    index.add([r.id for r in rows], [r.value for r in rows])
+            if rows := by_type.get("pdq"):
+                base.pdq.add([r.id for r in rows], [r.value for r in rows])
+            if rows := by_type.get("vpdq"):
+                base.vpdq.add((r.id, _match_frames(r.frames)) for r in rows)
+            max_id = max(max_id, chunk[-1].id)
+            count += len(chunk)
+        return _Indexes(base.md5, base.sha256, base.pdq, base.vpdq, max_id, count)
+
+    def refresh(self) -> None:
+        """Re-read the lists and bring the indexes up to date with the store.
+
+        Raises:
+            StoreError: when the database fails.
+        """
+        self._lists = {info.name: info for info in self.store.lists()}
+        current = self._indexes
+        added = self._index(current, self.store.entries_since(current.max_id))
+        if self.store.count_entries() != added.count:
+            # Something was removed since the indexes were saved: rebuild from scratch.
+            added = self._index(self._empty(), self.store.iter_entries())
+        changed = added.count != current.count or added.max_id != current.max_id
+        self._indexes = added
+        if changed or not (self.index_dir / "state.json").is_file():
+            self._save()
+
+    # ----------------------------------------------------------------- matching
+
+    @property
+    def list_actions(self) -> dict[str, ListAction]:
+        return {name: ListAction(info.action) for name, info in self._lists.items()}
+
+    def _max_distance(self) -> int:
+        return max((info.pdq_distance for info in self._lists.values()), default=0)
+
+    def _matches(self, hits: dict[int, tuple[int, str | None, int | None]]) -> list[Match]:
+        """Matches for ``{entry id: (distance, transform, frame)}``, within each list's radius."""
+        matches = []
+        for info in self.store.get_entries(hits):
+            listed = self._lists.get(info.list_name)
+            distance, transform, frame = hits[info.id]
+            if listed is None or distance > listed.pdq_distance:
+                continue
+            matches.append(
+                Match(
+                    list=info.list_name,
+                    category=listed.category,
+                    signal=info.signal_type,
+                    value=info.value,
+                    entry_id=info.id,
+                    distance=distance,
+                    transform=transform,
+                    frame=frame,
+                    external_id=info.external_id,
+                )
+            )
+        return matches
+
+    def match(self, query: MatchQuery) -> MatchOutcome:
+        """Match one item's digests and PDQ hashes against every list."""
+        from mediaguard.scanner import MatchOutcome
+
+        idx = self._indexes
+        hits: dict[int, tuple[int, str | None, int | None]] = {}
+
+        def keep(entry_id: int, distance: int, transform: str | None, frame: int | None) -> None:
+            if entry_id not in hits or distance < hits[entry_id][0]:
+                hits[entry_id] = (distance, transform, frame)
+
+        for entry_id in idx.md5.query(query.digests.md5) + idx.sha256.query(query.digests.sha256):
+            keep(entry_id, 0, None, None)
+        usable = [p for p in query.pdq if p.usable]
+        radius = self._max_distance()
+        multi = len(query.pdq) > 1
+        if usable and len(idx.pdq):
+            found = idx.pdq.query_batch([p.hex for p in usable], radius)
+            for p, per_hash in zip(usable, found, strict=True):
+                for entry_id, distance in per_hash:
+                    keep(entry_id, distance, None, p.frame if multi else None)
+            usable_frames = {p.frame for p in usable}
+            variants = [v for v in query.variants if v[0] in usable_frames]
+            if variants:
+                found = idx.pdq.query_batch([v[2] for v in variants], radius)
+                for (frame, transform, _hex), per_hash in zip(variants, found, strict=True):
+                    for entry_id, distance in per_hash:
+                        keep(entry_id, distance, transform, frame if multi else None)
+        if multi and len(idx.vpdq):
+            frames = [
+                FrameHash(p.frame, p.time or Fraction(0), p.hex, p.quality) for p in query.pdq
+            ]
+            for video in idx.vpdq.query(frames, max_distance=radius):
+                keep(video.entry_id, video.distance, None, video.frame)
+        matches = tuple(self._matches(hits))
+        notes: tuple[str, ...] = ()
+        if query.pdq and not usable and len(idx.pdq):
+            notes = (
+                f"no frame has PDQ quality of at least {MIN_PDQ_QUALITY}: "
+                "not matched against PDQ lists",
+            )
+        return MatchOutcome(
+            matches=matches,
+            list_actions=self.list_actions,
+            quarantined=self._quarantined(matches),
+            notes=notes,
+        )
+
+    def _quarantined(self, matches: Sequence[Match]) -> frozenset[int]:
+        since = datetime.now(UTC) - timedelta(hours=self.quarantine.window_hours)
+        return frozenset(
+            m.entry_id
+            for m in matches
+            if self.store.count_hits(m.entry_id, since) > self.quarantine.max_hits
+        )
+
+    def record(self, verdict: Verdict) -> None:
+        """Record a scanned item's hashes and its matches (unless recording is off)."""
+        if not self.record_items:
+            return
+        first = verdict.hashes.pdq[0] if verdict.hashes.pdq else None
+        item_id = self.store.record_item(
+            verdict.hashes.sha256,
+            source=verdict.source,
+            md5=verdict.hashes.md5,
+            sha256=verdict.hashes.sha256,
+            pdq=first.hash if first else None,
+            pdq_quality=first.quality if first else None,
+            decision=verdict.decision.value,
+            policy_version=verdict.policy.version,
+        )
+        for match in verdict.matches:
+            self.store.record_hit(match.entry_id, item_id, match.distance)
+
+    def lookup(self, signal: SignalType, value: str) -> list[Match]:
+        """Entries matching one hash (like HMA's ``/m/lookup``): exact, or PDQ by radius."""
+        idx = self._indexes
+        hits: dict[int, tuple[int, str | None, int | None]] = {}
+        if signal is SignalType.PDQ:
+            for entry_id, distance in idx.pdq.query(value, self._max_distance()):
+                hits[entry_id] = (distance, None, None)
+        elif signal in (SignalType.MD5, SignalType.SHA256):
+            index = idx.md5 if signal is SignalType.MD5 else idx.sha256
+            hits = dict.fromkeys(index.query(value), (0, None, None))
+        return self._matches(hits)
+
+
+# ---------------------------------------------------------------- import, export
+
+
+@dataclass(frozen=True, slots=True)
+class RetroMatch:
+    """A past item that matches an entry a list has just gained."""
+
+    item: ItemInfo
+    entry: EntryInfo
+    distance: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import did: entries added, duplicates skipped, bad lines, past matches."""
+
+    added: int
+    duplicates: int
+    errors: tuple[LineError, ...]
+    error_count: int
+    retro_matches: tuple[RetroMatch, ...]
+
+
+def import_file(
+    store: Store,
+    list_name: str,
+    stream: TextIO,
+    *,
+    fmt: ListFormat | str | None = None,
+    signal: SignalType | str | None = None,
+    retro: bool = True,
+    max_errors_kept: int = 100,
+) -> ImportReport:
+    """Stream a hash-list file into a list, then find past items that now match.
+
+    The file is read line by line and written in batches, so ten million lines never
+    sit in memory. Bad lines are counted and the first ``max_errors_kept`` are kept
+    with their line numbers; every good line is still imported.
+
+    Args:
+        store: the store.
+        list_name: an existing list.
+        stream: the open text file.
+        fmt: ``hma``, ``csv`` or ``plain``; detected from the first line when None.
+        signal: the hash type of a ``plain`` file.
+        retro: match the new entries against recorded items.
+        max_errors_kept: bad lines kept in the report (all are counted).
+
+    Raises:
+        NotFoundError: when the list does not exist.
+        HashFormatError: when the format or signal type is invalid.
+        StoreError: when the database fails.
+    """
+    store.get_list(list_name)
+    errors: list[LineError] = []
+    error_count = 0
+
+    def good() -> Iterator[NewEntry]:
+        nonlocal error_count
+        for parsed in iter_entries(stream, fmt, signal):
+            if isinstance(parsed, LineError):
+                error_count += 1
+                if len(errors) < max_errors_kept:
+                    errors.append(parsed)
+                continue
+            try:
+                yield to_new_entry(parsed)
+            except (ValueError, MediaguardError) as err:
+                error_count += 1
+                if len(errors) < max_errors_kept:
+                    errors.append(LineError(0, parsed.value[:200], str(err)))
+
+    before = store.max_entry_id()
+    result = store.add_entries(list_name, good())
+    matches: tuple[RetroMatch, ...] = ()
+    if retro and result.added:
+        new = [e for e in store.entries_since(before) if e.list_name == list_name]
+        matches = tuple(retro_match(store, new))
+    return ImportReport(result.added, result.duplicates, tuple(errors), error_count, matches)
+
+
+def retro_match(store: Store, entries: Sequence[EntryInfo]) -> Iterator[RetroMatch]:
+    """Recorded items that match any of ``entries`` (new list entries).
+
+    Exact digests are looked up directly; PDQ entries are indexed on their own and the
+    recorded items' hashes are streamed past that small index in batches.
+
+    Raises:
+        StoreError: when the database fails.
+    """
+    lists = {info.name: info for info in store.lists()}
+    for entry in entries:
+        if entry.signal_type in ("md5", "sha256"):
+            digest = {entry.signal_type: entry.value}
+            for item in store.find_items_by_digest(**digest):
+                yield RetroMatch(item, entry, 0)
+    pdq_entries = {e.id: e for e in entries if e.signal_type == "pdq"}
+    if not pdq_entries:
+        return
+    index = PDQIndex.build(list(pdq_entries), [e.value for e in pdq_entries.values()])
+    radius = max(lists[e.list_name].pdq_distance for e in pdq_entries.values())
+    for batch in chunks(store.iter_items(signal_type="pdq"), _ITEM_BATCH):
+        usable = [i for i in batch if i.pdq and (i.pdq_quality or 0) >= MIN_PDQ_QUALITY]
+        if not usable:
+            continue
+        found = index.query_batch([i.pdq for i in usable if i.pdq], radius)
+        for item, per_item in zip(usable, found, strict=True):
+            for entry_id, distance in per_item:
+                entry = pdq_entries[entry_id]
+                if distance <= lists[entry.list_name].pdq_distance:
+                    yield RetroMatch(item, entry, distance)
+
+
+def export_file(
+    store: Store, list_name: str, stream: TextIO, fmt: ListFormat | str = ListFormat.HMA
+) -> int:
+    """Write a list's entries in one of the import formats; returns the count written.
+
+    Raises:
+        NotFoundError: when the list does not exist.
+    """
+    return write_entries(stream, (to_entry(e) for e in store.iter_entries(list_name)), fmt)
+
+
+__all__ = [
+    "ImportReport",
+    "ListMatcher",
+    "RetroMatch",
+    "export_file",
+    "import_file",
+    "retro_match",
+    "to_entry",
+    "to_new_entry",
+]
