@@ -27,7 +27,14 @@ from typing import Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from mediaguard.commands import hashlist
@@ -92,7 +99,7 @@ def _load(
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]scanning"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -235,15 +242,25 @@ def scan(
                     raise _UsageError(f"cannot write {output}: {err.strerror or err}") from err
         progress = stack.enter_context(_progress())
         task = progress.add_task("scan", total=len(files), current="")
+        videos: dict[str, TaskID] = {}
+
+        def video_progress(path: str, fraction: float) -> None:
+            if path not in videos:
+                videos[path] = progress.add_task("video", total=1.0, current=Path(path).name)
+            progress.update(videos[path], completed=fraction)
+
         results = scan_paths(
             files,
             config=scanner.config,
             policy=scanner.policy,
             workers=n_workers,
             scanner=scanner,
+            on_progress=video_progress,
         )
         for result in _write_results(results, output_format, out):
             progress.update(task, advance=1, current=result.source[-60:])
+            if result.source in videos:
+                progress.remove_task(videos.pop(result.source))
             if isinstance(result, ScanFailure):
                 counts["unreadable"] += 1
                 failures.append(result)

@@ -17,6 +17,7 @@ from typing import Any
 
 from mediaguard.errors import ConfigError
 from mediaguard.media.limits import Limits
+from mediaguard.media.video import Sampling, VideoLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,9 @@ class ScanConfig:
     """Everything a scanner needs besides the policy.
 
     Attributes:
-        limits: resource limits for intake.
+        limits: resource limits for image intake.
+        video_limits: resource limits for video intake.
+        sampling: which video frames are scanned (fixed rate plus scene cuts).
         detectors: detectors to run, in order.
         dihedral: also match the 8 rotations/mirrors of each PDQ hash.
         hashlists: match against the hash lists in the store.
@@ -48,6 +51,8 @@ class ScanConfig:
     """
 
     limits: Limits = field(default_factory=Limits)
+    video_limits: VideoLimits = field(default_factory=VideoLimits)
+    sampling: Sampling = field(default_factory=Sampling)
     detectors: tuple[DetectorSpec, ...] = DEFAULT_DETECTORS
     dihedral: bool = False
     hashlists: bool = False
@@ -62,24 +67,40 @@ class ScanConfig:
         Raises:
             ConfigError: naming the invalid field and what was expected.
         """
-        unknown = sorted(set(data) - {"limits", "detectors", "scan"})
+        sections = ("limits", "video_limits", "sampling", "scan", "detectors")
+        unknown = sorted(set(data) - set(sections))
         if unknown:
             raise ConfigError(
-                f"unknown section(s) {', '.join(unknown)}; expected limits, scan, detectors"
+                f"unknown section(s) {', '.join(unknown)}; expected {', '.join(sections)}"
             )
         limits = Limits.from_mapping(_table(data, "limits"))
+        video_limits = VideoLimits.from_mapping(_table(data, "video_limits"))
+        sampling = Sampling.from_mapping(_table(data, "sampling"))
         scan = dict(_table(data, "scan"))
-        dihedral = scan.pop("dihedral", False)
+        flags = {key: scan.pop(key, default) for key, default in _SCAN_FLAGS.items()}
+        database_url = scan.pop("database_url", None)
         if scan:
             raise ConfigError(
-                f"scan: unknown field(s) {', '.join(sorted(scan))}; expected dihedral"
+                f"scan: unknown field(s) {', '.join(sorted(scan))}; expected "
+                f"{', '.join([*_SCAN_FLAGS, 'database_url'])}"
             )
-        if not isinstance(dihedral, bool):
-            raise ConfigError(f"scan.dihedral: expected true or false, got {dihedral!r}")
+        for key, value in flags.items():
+            if not isinstance(value, bool):
+                raise ConfigError(f"scan.{key}: expected true or false, got {value!r}")
+        if database_url is not None and not isinstance(database_url, str):
+            raise ConfigError(f"scan.database_url: expected a URL string, got {database_url!r}")
         detectors: tuple[DetectorSpec, ...] = DEFAULT_DETECTORS
         if "detectors" in data:
             detectors = tuple(_detector(i, t) for i, t in enumerate(_array(data, "detectors")))
-        return cls(limits=limits, detectors=detectors, dihedral=dihedral, base_dir=base_dir)
+        return cls(
+            limits=limits,
+            video_limits=video_limits,
+            sampling=sampling,
+            detectors=detectors,
+            database_url=database_url,
+            base_dir=base_dir,
+            **flags,
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> ScanConfig:

@@ -10,22 +10,29 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from fractions import Fraction
 from importlib.metadata import version
+from itertools import islice
 from pathlib import Path
 from typing import Protocol
 
 from mediaguard import media
 from mediaguard.config import ScanConfig
+from mediaguard.errors import CorruptMedia, UnreadableSource
 from mediaguard.match.types import Match
-from mediaguard.media.image import read_source
+from mediaguard.media.image import peek, read_source
+from mediaguard.media.sniff import sniff
+from mediaguard.media.types import Frame, MediaFacts, MediaKind
+from mediaguard.media.video import sample_frames
 from mediaguard.policy.engine import category_scores, decide
 from mediaguard.policy.model import ListAction, Policy
 from mediaguard.signals import hashes
 from mediaguard.signals.base import Detection, Detector, ModelInfo
 from mediaguard.signals.detectors import registry
+from mediaguard.timeline import Segment, build_timeline
 from mediaguard.verdict import (
     Hashes,
     MediaInfo,
@@ -139,72 +146,156 @@ class Scanner:
     def models(self) -> list[ModelInfo]:
         return [d.model for d in self.detectors]
 
-    def scan(self, source: str | os.PathLike[str] | bytes, *, name: str | None = None) -> Verdict:
-        """Scan one image, given as a path or as its bytes.
+    def scan(
+        self,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        name: str | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> Verdict:
+        """Scan one image or video, given as a path or as its bytes.
+
+        The format is recognised from the bytes. An image is read whole and decoded once;
+        a video is streamed, sampled (fixed rate plus scene cuts) and never held in
+        memory, and its verdict carries a timeline.
 
         Args:
             source: a file path, or the encoded bytes.
             name: recorded as the verdict's ``source``; defaults to the path or ``<bytes>``.
+            progress: called with the fraction of a video scanned so far (0 to 1).
 
         Raises:
-            UnsupportedMedia: the bytes are not a supported format (or are video).
+            UnsupportedMedia: the bytes are not a supported format.
             MediaTooLarge: a limit was exceeded.
-            CorruptMedia: the media cannot be decoded.
+            CorruptMedia: the media cannot be decoded (for a video: nothing readable).
             UnreadableSource: the path cannot be read.
         """
         started = time.perf_counter()
         label = name or ("<bytes>" if isinstance(source, bytes) else str(Path(source)))
-        data = read_source(source, self.config.limits)
-        read_ms = _ms(started)
+        head, _size = peek(source)
+        work = _Work(timings={"read_ms": _ms(started)})
+        if sniff(head).kind is MediaKind.VIDEO:
+            self._video(source, work, progress)
+        else:
+            self._image(source, work)
+        return self._finish(label, work, started)
 
+    def _hash_and_detect(self, frames: Sequence[Frame], work: _Work) -> None:
         mark = time.perf_counter()
-        decoded = media.load(data, self.config.limits, self.working_size)
-        decode_ms = _ms(mark)
-
-        mark = time.perf_counter()
-        digests = hashes.digests(data)
-        pdqs = tuple(hashes.pdq(frame) for frame in decoded.frames)
-        variants: tuple[tuple[int, str, str], ...] = ()
+        pdqs = [hashes.pdq(frame) for frame in frames]
+        work.pdqs.extend(pdqs)
         if self.config.dihedral and self.matcher is not None:
-            variants = tuple(
+            work.variants.extend(
                 (frame.index, transform, hex_)
-                for frame in decoded.frames
+                for frame, p in zip(frames, pdqs, strict=True)
+                if p.usable
                 for transform, hex_ in hashes.pdq_dihedral(frame).items()
                 if transform is not None
             )
-        hash_ms = _ms(mark)
-
+        work.add("hash_ms", mark)
         mark = time.perf_counter()
-        detections: list[Detection] = []
         for detector in self.detectors:
-            for per_frame in detector.detect(decoded.frames):
-                detections.extend(per_frame)
-        detect_ms = _ms(mark)
+            for per_frame in detector.detect(frames):
+                work.detections.extend(per_frame)
+        work.add("detect_ms", mark)
 
+    def _image(self, source: str | os.PathLike[str] | bytes, work: _Work) -> None:
+        mark = time.perf_counter()
+        data = read_source(source, self.config.limits)
+        work.add("read_ms", mark)
+        mark = time.perf_counter()
+        decoded = media.load(data, self.config.limits, self.working_size)
+        work.add("decode_ms", mark)
+        mark = time.perf_counter()
+        work.digests = hashes.digests(data)
+        work.add("hash_ms", mark)
+        work.facts = decoded.facts
+        work.samples = [(f.time or Fraction(0), f.index) for f in decoded.frames]
+        self._hash_and_detect(decoded.frames, work)
+
+    def _video(
+        self,
+        source: str | os.PathLike[str] | bytes,
+        work: _Work,
+        progress: Callable[[float], None] | None,
+    ) -> None:
+        mark = time.perf_counter()
+        stream = sample_frames(
+            source if isinstance(source, bytes) else Path(source),
+            self.config.video_limits,
+            self.config.sampling,
+            self.working_size,
+        )
+        with stream:
+            duration = stream.info.duration
+            frames = iter(stream)
+            while batch := list(islice(frames, _VIDEO_BATCH)):
+                work.add("decode_ms", mark)
+                self._hash_and_detect(batch, work)
+                if progress is not None and duration:
+                    progress(min(1.0, float((batch[-1].time or 0) / duration)))
+                mark = time.perf_counter()
+        work.add("decode_ms", mark)
+        mark = time.perf_counter()
+        chunks = [source] if isinstance(source, bytes) else _file_chunks(Path(source))
+        work.digests = hashes.digests_of(chunks)
+        work.add("hash_ms", mark)
+        work.facts = stream.info.facts(stream.decoded)
+        work.samples = list(stream.samples)
+        work.incomplete_reason = stream.reason if stream.incomplete else None
+        if not work.pdqs:
+            raise CorruptMedia("video: no frame could be decoded")
+
+    def _timeline(self, work: _Work) -> list[Segment]:
+        """Segments per category, each built at the policy's lowest flagging threshold."""
+        if work.facts is None or work.facts.format.kind is not MediaKind.VIDEO:
+            return []
+        segments: list[Segment] = []
+        for category in sorted({d.category for d in work.detections}):
+            limits = self.policy.thresholds(category)
+            floor = limits.review if limits.review is not None else limits.block
+            if floor is None:
+                continue
+            segments += build_timeline(
+                work.samples,
+                [d for d in work.detections if d.category == category],
+                min_score=floor,
+                duration=work.facts.duration,
+            )
+        return sorted(segments, key=lambda s: (Fraction(s.start), s.category))
+
+    def _finish(self, label: str, work: _Work, started: float) -> Verdict:
+        assert work.facts is not None, "a media stage ran"
+        assert work.digests is not None, "digests were taken"
+        pdqs = tuple(work.pdqs)
         mark = time.perf_counter()
         outcome = MatchOutcome()
         if self.matcher is not None:
-            outcome = self.matcher.match(MatchQuery(digests, pdqs, variants))
-        match_ms = _ms(mark)
+            outcome = self.matcher.match(MatchQuery(work.digests, pdqs, tuple(work.variants)))
+        work.add("match_ms", mark)
 
         mark = time.perf_counter()
         decision = decide(
             self.policy,
-            detections,
+            work.detections,
             outcome.matches,
             list_actions=outcome.list_actions,
             quarantined=outcome.quarantined,
         )
-        policy_ms = _ms(mark)
+        timeline = self._timeline(work)
+        work.add("policy_ms", mark)
 
         notes = list(outcome.notes)
-        notes += [
-            f"PDQ quality {p.quality} of frame {p.frame} is below {hashes.MIN_PDQ_QUALITY}: "
-            "the frame is too flat to match perceptually (exact digests still match)"
-            for p in pdqs
-            if not p.usable
-        ]
-        facts = decoded.facts
+        weak = [p for p in pdqs if not p.usable]
+        if weak:
+            notes.append(
+                f"PDQ quality of {len(weak)} of {len(pdqs)} frame(s) is below "
+                f"{hashes.MIN_PDQ_QUALITY} (lowest {min(p.quality for p in weak)}, frame "
+                f"{weak[0].frame}): too flat to match perceptually (exact digests still match)"
+            )
+        if work.incomplete_reason:
+            notes.append(f"incomplete: {work.incomplete_reason}")
+        facts = work.facts
         verdict = Verdict(
             mediaguard_version=self._mediaguard_version,
             source=label,
@@ -216,39 +307,70 @@ class Scanner:
                 size_bytes=facts.size_bytes,
                 width=facts.width,
                 height=facts.height,
-                frame_count=facts.frame_count,
-                sampled_frames=len(decoded.frames),
+                frame_count=max(facts.frame_count, len(pdqs)),
+                sampled_frames=len(pdqs),
                 animated=facts.animated,
                 duration_s=float(facts.duration) if facts.duration is not None else None,
             ),
             hashes=Hashes(
-                md5=digests.md5,
-                sha256=digests.sha256,
+                md5=work.digests.md5,
+                sha256=work.digests.sha256,
                 pdq=[
-                    PDQInfo(frame=p.frame, hash=p.hex, quality=p.quality, usable=p.usable)
+                    PDQInfo(
+                        frame=p.frame,
+                        time_s=float(p.time) if p.time is not None else None,
+                        hash=p.hex,
+                        quality=p.quality,
+                        usable=p.usable,
+                    )
                     for p in pdqs
                 ],
             ),
-            detections=detections,
-            scores=category_scores(detections),
+            detections=work.detections,
+            scores=category_scores(work.detections),
             matches=list(outcome.matches),
             decision=decision.decision,
             reasons=list(decision.reasons),
+            timeline=timeline,
+            incomplete=work.incomplete_reason is not None,
+            incomplete_reason=work.incomplete_reason,
             notes=notes,
             models=self._versions,
             policy=PolicyRef(
                 name=self.policy.name, version=self.policy.version, sha256=self.policy.sha256
             ),
-            timings=Timings(
-                read_ms=read_ms,
-                decode_ms=decode_ms,
-                hash_ms=hash_ms,
-                detect_ms=detect_ms,
-                match_ms=match_ms,
-                policy_ms=policy_ms,
-                total_ms=_ms(started),
-            ),
+            timings=Timings(**work.timings, total_ms=_ms(started)),
         )
         if self.matcher is not None:
             self.matcher.record(verdict)
         return verdict
+
+
+_VIDEO_BATCH = 8
+_READ_CHUNK = 1 << 20
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(_READ_CHUNK):
+                yield chunk
+    except OSError as err:
+        raise UnreadableSource(f"{path}: read failed ({err.strerror or err})") from err
+
+
+@dataclass
+class _Work:
+    """What the media and signal stages produced for one item, gathered for the verdict."""
+
+    timings: dict[str, float]
+    facts: MediaFacts | None = None
+    digests: hashes.Digests | None = None
+    pdqs: list[hashes.PDQHash] = field(default_factory=list)
+    variants: list[tuple[int, str, str]] = field(default_factory=list)
+    detections: list[Detection] = field(default_factory=list)
+    samples: list[tuple[Fraction, int]] = field(default_factory=list)
+    incomplete_reason: str | None = None
+
+    def add(self, stage: str, since: float) -> None:
+        self.timings[stage] = round(self.timings.get(stage, 0.0) + _ms(since), 3)

@@ -20,6 +20,7 @@ from mediaguard.match.types import Match
 from mediaguard.policy.engine import Reason
 from mediaguard.policy.model import Decision
 from mediaguard.signals.base import Detection
+from mediaguard.timeline import Segment
 
 SCHEMA_VERSION: Literal["1"] = "1"
 
@@ -44,9 +45,10 @@ class MediaInfo(_Frozen):
 
 
 class PDQInfo(_Frozen):
-    """A PDQ hash of one scanned frame."""
+    """A PDQ hash of one scanned frame; a video's list of them is its vPDQ bag."""
 
     frame: int = Field(ge=0)
+    time_s: float | None = Field(default=None, description="Time of the frame, seconds.")
     hash: str = Field(pattern="^[0-9a-f]{64}$", description="ThreatExchange hex.")
     quality: int = Field(ge=0, le=100)
     usable: bool = Field(description="Quality is at least 50, so it is matched perceptually.")
@@ -96,6 +98,17 @@ class Verdict(_Frozen):
     matches: list[Match]
     decision: Decision
     reasons: list[Reason]
+    timeline: list[Segment] = Field(
+        default=[],
+        description="Video only: stretches of time per category that reached the policy's "
+        "review (or block) threshold, with their peak score.",
+    )
+    incomplete: bool = Field(
+        default=False,
+        description="The media ended early (damage, truncation or a sample cap); the "
+        "verdict covers what was read before that.",
+    )
+    incomplete_reason: str | None = None
     notes: list[str] = Field(
         default=[], description="Caveats about the scan, e.g. hashes too weak to match."
     )

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from multiprocessing.queues import Queue
 from pathlib import Path
 
 from mediaguard.config import ScanConfig
@@ -22,6 +25,8 @@ from mediaguard.signals import runtime
 from mediaguard.verdict import ScanFailure, ScanResult
 
 _worker_scanner: Scanner | None = None
+_worker_progress: Queue[tuple[str, float]] | None = None
+_DONE = ("", -1.0)
 
 
 def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
@@ -42,24 +47,44 @@ def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
                 yield Path(root, name)
 
 
-def scan_one(scanner: Scanner, path: Path) -> ScanResult:
-    """Scan one file, turning a refused input into a recorded failure."""
+ProgressCallback = Callable[[str, float], None]
+
+
+def scan_one(
+    scanner: Scanner, path: Path, on_progress: ProgressCallback | None = None
+) -> ScanResult:
+    """Scan one file, turning a refused input into a recorded failure.
+
+    Args:
+        scanner: the loaded scanner.
+        path: the file.
+        on_progress: called with the path and the fraction of a video scanned so far.
+    """
+    report = None if on_progress is None else partial(on_progress, str(path))
     try:
-        return scanner.scan(path)
+        return scanner.scan(path, progress=report)
     except MediaError as err:
         return ScanFailure(source=str(path), error=type(err).__name__, message=str(err))
 
 
-def _init_worker(config: ScanConfig, policy: Policy, threads: int) -> None:
-    global _worker_scanner
+def _init_worker(
+    config: ScanConfig, policy: Policy, threads: int, progress: Queue[tuple[str, float]] | None
+) -> None:
+    global _worker_scanner, _worker_progress
     runtime.configure(threads=threads)
     _worker_scanner = Scanner(config, policy)
+    _worker_progress = progress
+
+
+def _put_progress(path: str, fraction: float) -> None:
+    if _worker_progress is not None:
+        _worker_progress.put((path, fraction))
 
 
 def _scan_in_worker(path: Path) -> ScanResult:
     assert _worker_scanner is not None, "worker initializer did not run"
     try:
-        return scan_one(_worker_scanner, path)
+        return scan_one(_worker_scanner, path, _put_progress)
     except Exception as err:  # top of a worker: record the failure, keep the pool alive
         return ScanFailure(
             source=str(path), error="InternalError", message=f"{type(err).__name__}: {err}"
@@ -78,6 +103,7 @@ def scan_paths(
     policy: Policy,
     workers: int,
     scanner: Scanner | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> Iterator[ScanResult]:
     """Scan ``files`` and yield one result per file, in input order.
 
@@ -87,13 +113,33 @@ def scan_paths(
         policy: the policy each worker applies.
         workers: number of processes; 1 scans in this process.
         scanner: an already loaded scanner to use when ``workers`` is 1.
+        on_progress: called (in this process) with a video's path and the fraction of it
+            scanned so far, so a caller can show one progress bar per video.
     """
     if workers <= 1:
         local = scanner or Scanner(config, policy)
         for path in files:
-            yield scan_one(local, path)
+            yield scan_one(local, path, on_progress)
         return
     threads = max(1, default_workers() // workers)
     ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(config, policy, threads)) as pool:
-        yield from pool.imap(_scan_in_worker, files, chunksize=1)
+    progress: Queue[tuple[str, float]] | None = None if on_progress is None else ctx.Queue()
+    relay = None
+    if progress is not None and on_progress is not None:
+        relay = threading.Thread(target=_relay, args=(progress, on_progress), daemon=True)
+        relay.start()
+    try:
+        with ctx.Pool(
+            workers, initializer=_init_worker, initargs=(config, policy, threads, progress)
+        ) as pool:
+            yield from pool.imap(_scan_in_worker, files, chunksize=1)
+    finally:
+        if progress is not None and relay is not None:
+            progress.put(_DONE)
+            relay.join(timeout=5)
+
+
+def _relay(progress: Queue[tuple[str, float]], on_progress: ProgressCallback) -> None:
+    """Pass workers' video progress to the caller's callback, in this process."""
+    while (event := progress.get()) != _DONE:
+        on_progress(*event)

@@ -40,6 +40,7 @@ from PIL import ExifTags, Image, UnidentifiedImageError, features
 
 from mediaguard.errors import CorruptMedia, MediaTooLarge, UnreadableSource, UnsupportedMedia
 from mediaguard.media.limits import Limits
+from mediaguard.media.sniff import SNIFF_BYTES
 from mediaguard.media.types import (
     DecodedMedia,
     Frame,
@@ -116,6 +117,58 @@ def enforce_max_bytes(size: int, limits: Limits, what: str = "input") -> None:
         )
 
 
+def _open_regular(path: str) -> tuple[int, int]:
+    """Open ``path`` non-blocking and return ``(fd, size)`` once it is known to be a file.
+
+    Opening non-blocking and checking with ``fstat`` means a FIFO or a device can never
+    stall a scan; the caller closes the descriptor.
+
+    Raises:
+        UnreadableSource: the path is missing, a directory, not a regular file, or not
+            readable.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError as err:
+        raise UnreadableSource(f"{path}: no such file") from err
+    except PermissionError as err:
+        raise UnreadableSource(f"{path}: permission denied") from err
+    except OSError as err:
+        raise UnreadableSource(f"{path}: cannot open ({err.strerror or err})") from err
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise UnreadableSource(f"{path}: is a directory, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableSource(f"{path}: not a regular file (device, pipe or socket)")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info.st_size
+
+
+def peek(source: str | os.PathLike[str] | bytes) -> tuple[bytes, int]:
+    """The first :data:`SNIFF_BYTES` of a source and its size, reading nothing more.
+
+    The scanner sniffs first and only then decides how to read: an image whole, a video
+    as a stream.
+
+    Raises:
+        UnreadableSource: the path cannot be read (see :func:`read_source`).
+    """
+    if isinstance(source, bytes):
+        return source[:SNIFF_BYTES], len(source)
+    path = os.fspath(source)
+    fd, size = _open_regular(path)
+    try:
+        with open(fd, "rb", closefd=False) as file:
+            return file.read(SNIFF_BYTES), size
+    except OSError as err:
+        raise UnreadableSource(f"{path}: read failed ({err.strerror or err})") from err
+    finally:
+        os.close(fd)
+
+
 def read_source(source: str | os.PathLike[str] | bytes, limits: Limits) -> bytes:
     """Return the bytes of a source, refusing oversized or unreadable ones before reading.
 
@@ -141,26 +194,14 @@ def read_source(source: str | os.PathLike[str] | bytes, limits: Limits) -> bytes
             raise UnsupportedMedia("empty file")
         return source
     path = os.fspath(source)
+    fd, size = _open_regular(path)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError as err:
-        raise UnreadableSource(f"{path}: no such file") from err
-    except PermissionError as err:
-        raise UnreadableSource(f"{path}: permission denied") from err
-    except OSError as err:
-        raise UnreadableSource(f"{path}: cannot open ({err.strerror or err})") from err
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise UnreadableSource(f"{path}: is a directory, not a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise UnreadableSource(f"{path}: not a regular file (device, pipe or socket)")
-        enforce_max_bytes(info.st_size, limits, what=path)
+        enforce_max_bytes(size, limits, what=path)
         with open(fd, "rb", closefd=False) as file:
             # Sized to the file, not to the limit, so a small file never allocates
             # max_bytes; a file that grew since fstat is read on up to the limit.
-            data = file.read(info.st_size + 1)
-            if len(data) > info.st_size:
+            data = file.read(size + 1)
+            if len(data) > size:
                 data += file.read(limits.max_bytes + 1 - len(data))
     except OSError as err:
         raise UnreadableSource(f"{path}: read failed ({err.strerror or err})") from err

@@ -11,6 +11,7 @@ hashes exchange with HMA and GIFCT lists unchanged.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -66,10 +67,17 @@ class PDQHash:
 
 def digests(data: bytes) -> Digests:
     """MD5 and SHA-256 of ``data``; MD5 is kept because shared lists still carry it."""
-    return Digests(
-        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
-        sha256=hashlib.sha256(data).hexdigest(),
-    )
+    return digests_of([data])
+
+
+def digests_of(chunks: Iterable[bytes]) -> Digests:
+    """MD5 and SHA-256 of a stream of chunks, so a long video is never held in memory."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    sha256 = hashlib.sha256()
+    for chunk in chunks:
+        md5.update(chunk)
+        sha256.update(chunk)
+    return Digests(md5=md5.hexdigest(), sha256=sha256.hexdigest())
 
 
 def bits_to_hex(bits: npt.ArrayLike) -> str:
