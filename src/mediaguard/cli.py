@@ -209,6 +209,30 @@ def scan(
             help="Database URL of the hash lists (default: SQLite in the data directory).",
         ),
     ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Scan on Ray: 'local' starts a cluster on this machine for the scan; "
+            "'auto', HOST:PORT or ray://HOST:10001 joins one, whose nodes must see the same "
+            "paths (or add --send-bytes). Needs: pip install 'mediaguard[ray]'.",
+        ),
+    ] = None,
+    ordered: Annotated[
+        bool,
+        typer.Option(
+            "--ordered/--unordered",
+            help="With --ray: results in input order (default) or as files finish.",
+        ),
+    ] = True,
+    send_bytes: Annotated[
+        bool,
+        typer.Option(
+            "--send-bytes",
+            help="With --ray: send file contents, for clusters without shared storage.",
+        ),
+    ] = False,
 ) -> None:
     """Scan images for sexual content, custom categories and hash-list matches.
 
@@ -249,14 +273,27 @@ def scan(
                 videos[path] = progress.add_task("video", total=1.0, current=Path(path).name)
             progress.update(videos[path], completed=fraction)
 
-        results = scan_paths(
-            files,
-            config=scanner.config,
-            policy=scanner.policy,
-            workers=n_workers,
-            scanner=scanner,
-            on_progress=video_progress,
-        )
+        if ray_address is not None:
+            from mediaguard.engines.ray import scan_paths_ray
+
+            results = scan_paths_ray(
+                files,
+                config=scanner.config,
+                policy=scanner.policy,
+                address=None if ray_address == "local" else ray_address,
+                workers=min(workers, len(files)) if workers else None,
+                ordered=ordered,
+                send_bytes=send_bytes,
+            )
+        else:
+            results = scan_paths(
+                files,
+                config=scanner.config,
+                policy=scanner.policy,
+                workers=n_workers,
+                scanner=scanner,
+                on_progress=video_progress,
+            )
         for result in _write_results(results, output_format, out):
             progress.update(task, advance=1, current=result.source[-60:])
             if result.source in videos:

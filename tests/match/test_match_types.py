@@ -47,7 +47,10 @@ def test_parse_value_normalises(signal: SignalType, raw: str, expected: str) -> 
         pytest.param(SignalType.VPDQ, json.dumps([f"{PDQ},100"]), "frame 0", id="vpdq-two-fields"),
         pytest.param(SignalType.VPDQ, json.dumps([f"{PDQ},101,0"]), "0-100", id="vpdq-quality"),
         pytest.param(
-            SignalType.VPDQ, json.dumps([f"{PDQ},50,-1"]), ">= 0", id="vpdq-negative-time"
+            SignalType.VPDQ,
+            json.dumps([f"{PDQ},50,-1"]),
+            "seconds within 0..",
+            id="vpdq-negative-time",
         ),
     ],
 )

@@ -211,7 +211,12 @@ def iter_entries(
         skipped.append(line)
     if first is None:
         return
-    chosen = ListFormat(fmt) if fmt is not None else detect_format(first, default)
+    try:
+        chosen = ListFormat(fmt) if fmt is not None else detect_format(first, default)
+    except ValueError:
+        raise HashFormatError(
+            f"unknown list format {fmt!r}; expected one of: {', '.join(ListFormat)}"
+        ) from None
     rest = itertools.chain([first], lines)
     start = len(skipped) + 1
     if chosen is ListFormat.CSV:
@@ -292,6 +297,8 @@ def _iter_csv(
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
         return
+    except csv.Error as err:
+        raise HashFormatError(f"unreadable CSV header: {err}") from None
     col_hash = next((header.index(c) for c in _HASH_COLUMNS if c in header), None)
     col_type = next((header.index(c) for c in _TYPE_COLUMNS if c in header), None)
     if col_hash is None:
@@ -307,7 +314,15 @@ def _iter_csv(
         name: header.index(name) for name in ("external_id", "note", "added_at") if name in header
     }
     offset = start - 1
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            # e.g. a field over the csv module's size limit; the next line may be fine.
+            yield LineError(reader.line_num + offset, "", f"unreadable CSV line: {err}")
+            continue
         no = reader.line_num + offset
         if not row or not any(f.strip() for f in row):
             continue

@@ -119,6 +119,11 @@ def parse_value(signal: SignalType, raw: str) -> str:
     return value
 
 
+# Longer than any video (about 115 days); bounds the size of a normalised value, since a
+# 40-byte exponent like 1e99999999 would otherwise format to megabytes of digits.
+_MAX_VPDQ_SECONDS = 10_000_000
+
+
 def _parse_vpdq(raw: str) -> str:
     try:
         items = json.loads(raw)
@@ -146,9 +151,15 @@ def _parse_vpdq(raw: str) -> str:
                 f"invalid vpdq frame {i}: quality must be an integer and seconds a number, "
                 f"got {item!r}"
             ) from None
-        if not 0 <= quality <= 100 or not seconds.is_finite() or seconds < 0:
+        if (
+            not 0 <= quality <= 100
+            or not seconds.is_finite()
+            or not 0 <= seconds <= _MAX_VPDQ_SECONDS
+        ):
+            shown = item if len(item) <= 80 else item[:77] + "..."
             raise HashFormatError(
-                f"invalid vpdq frame {i}: quality must be 0-100 and seconds >= 0, got {item!r}"
+                f"invalid vpdq frame {i}: quality must be 0-100 and seconds within "
+                f"0..{_MAX_VPDQ_SECONDS}, got {shown!r}"
             )
         out.append(f"{pdq},{quality},{seconds:.3f}")
     return json.dumps(out, separators=(",", ":"))
