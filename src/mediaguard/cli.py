@@ -38,6 +38,7 @@ from rich.progress import (
 from rich.table import Table
 
 from mediaguard.commands import hashlist
+from mediaguard.commands import service as service_commands
 from mediaguard.config import ScanConfig
 from mediaguard.engines.local import default_workers, iter_files, scan_paths
 from mediaguard.errors import ConfigError, MediaguardError
@@ -70,6 +71,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(hashlist.app, name="hashlist")
+app.command("serve")(service_commands.serve)
+app.command("worker")(service_commands.worker)
+app.add_typer(service_commands.keys_app, name="keys")
+app.add_typer(service_commands.db_app, name="db")
 
 _err = Console(stderr=True)
 

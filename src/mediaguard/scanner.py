@@ -85,7 +85,7 @@ def _list_matcher(config: ScanConfig, policy: Policy) -> Matcher:
     from mediaguard.store import Store
 
     store = Store.open(config.database_url)
-    if store.dialect == "sqlite":
+    if store.dialect == "sqlite" and not store.is_current():
         store.upgrade()
     return ListMatcher(store, quarantine=policy.quarantine, record=config.record)
 

@@ -169,6 +169,19 @@ def _report(report: ImportReport, list_name: str) -> None:
         _err.print(table)
 
 
+def _announce(store: Store, name: str, report: ImportReport) -> None:
+    """Queue ``hashlist.retro_match`` webhook events, when the service is installed.
+
+    The events wait in the database until ``mediaguard serve`` or ``worker`` delivers
+    them, so matches found by a CLI import reach the platform like those of an API import.
+    """
+    try:
+        from mediaguard.service.webhooks import enqueue_retro_matches
+    except ImportError:  # the service extra is not installed: there is nothing to notify
+        return
+    enqueue_retro_matches(store, name, report.retro_matches)
+
+
 @app.command("import")
 def import_command(
     name: Annotated[str, typer.Argument(help="The list to import into (must exist).")],
@@ -202,6 +215,8 @@ def import_command(
         counting = io.BufferedReader(_Counting(raw, progress, task))
         text = io.TextIOWrapper(counting, encoding="utf-8", errors="replace", newline="")
         report = import_file(store, name, text, fmt=fmt, signal=signal, retro=retro)
+        if report.retro_matches:
+            _announce(store, name, report)
     _report(report, name)
     if report.error_count:
         raise typer.Exit(EXIT_LINES_REJECTED)

@@ -344,10 +344,6 @@ def import_file(
 ) -> ImportReport:
     """Stream a hash-list file into a list, then find past items that now match.
 
-    The file is read line by line and written in batches, so ten million lines never
-    sit in memory. Bad lines are counted and the first ``max_errors_kept`` are kept
-    with their line numbers; every good line is still imported.
-
     Args:
         store: the store.
         list_name: an existing list.
@@ -363,23 +359,50 @@ def import_file(
         StoreError: when the database fails.
     """
     store.get_list(list_name)
+    return import_entries(
+        store,
+        list_name,
+        iter_entries(stream, fmt, signal),
+        retro=retro,
+        max_errors_kept=max_errors_kept,
+    )
+
+
+def import_entries(
+    store: Store,
+    list_name: str,
+    parsed: Iterable[Entry | LineError],
+    *,
+    retro: bool = True,
+    max_errors_kept: int = 100,
+) -> ImportReport:
+    """Add parsed entries to a list in batches, then find past items that now match.
+
+    ``parsed`` is consumed lazily, so ten million lines never sit in memory. Bad lines
+    are counted and the first ``max_errors_kept`` are kept with their line numbers;
+    every good line is still imported.
+
+    Raises:
+        NotFoundError: when the list does not exist.
+        StoreError: when the database fails.
+    """
     errors: list[LineError] = []
     error_count = 0
 
     def good() -> Iterator[NewEntry]:
         nonlocal error_count
-        for parsed in iter_entries(stream, fmt, signal):
-            if isinstance(parsed, LineError):
+        for item in parsed:
+            if isinstance(item, LineError):
                 error_count += 1
                 if len(errors) < max_errors_kept:
-                    errors.append(parsed)
+                    errors.append(item)
                 continue
             try:
-                yield to_new_entry(parsed)
+                yield to_new_entry(item)
             except (ValueError, MediaguardError) as err:
                 error_count += 1
                 if len(errors) < max_errors_kept:
-                    errors.append(LineError(0, parsed.value[:200], str(err)))
+                    errors.append(LineError(0, item.value[:200], str(err)))
 
     before = store.max_entry_id()
     result = store.add_entries(list_name, good())
@@ -438,6 +461,7 @@ __all__ = [
     "ListMatcher",
     "RetroMatch",
     "export_file",
+    "import_entries",
     "import_file",
     "retro_match",
     "to_entry",

@@ -220,3 +220,6 @@ class MatchHit(Base):
     )
     distance: Mapped[int] = mapped_column(Integer)
     matched_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+
+
+from mediaguard.store import service_models as service_models  # noqa: E402  (service tables)

@@ -1,0 +1,334 @@
+"""``mediaguard serve``, ``worker``, ``keys`` and ``db``: run and administer the service.
+
+Design note: these commands are thin. ``serve`` and ``worker`` build settings once,
+check the database schema before anything starts (a service on a stale schema refuses
+to start and says to run ``mediaguard db upgrade``) and hand over to
+:mod:`mediaguard.service`. The FastAPI stack is imported inside the commands, so the
+core CLI keeps working without the ``service`` extra; a missing extra is reported with
+the command that installs it.
+
+``keys`` and ``db`` need only the database: ``--database URL`` (or
+``$MEDIAGUARD_DATABASE_URL``, or the default SQLite file in the data directory), or the
+``database_url``/``data_dir`` of a ``--settings`` file.
+
+Exit codes: 0 success; 1 ``db current`` found the schema not current; 2 usage,
+configuration or database error.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mediaguard.errors import ConfigError, MediaguardError
+from mediaguard.store import SchemaError, Store
+
+if TYPE_CHECKING:
+    from mediaguard.service.settings import ServiceSettings
+
+EXIT_BEHIND = 1
+EXIT_USAGE = 2
+
+_out = Console()
+_err = Console(stderr=True)
+
+keys_app = typer.Typer(
+    help="Manage API keys: create (the key is printed once), revoke, list.",
+    no_args_is_help=True,
+)
+db_app = typer.Typer(help="Database schema: upgrade it, or show where it is.", no_args_is_help=True)
+
+SettingsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--settings",
+        envvar="MEDIAGUARD_SETTINGS",
+        help="Service settings TOML (see mediaguard.example.toml); MEDIAGUARD_* variables "
+        "override it.",
+    ),
+]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        envvar="MEDIAGUARD_DATABASE_URL",
+        help="Database URL (default: the settings file's, else SQLite in the data directory).",
+    ),
+]
+
+
+def _service_settings(path: Path | None, **overrides: object) -> ServiceSettings:
+    try:
+        from mediaguard.service.settings import ServiceSettings
+    except ImportError as err:  # pragma: no cover - depends on the installed extras
+        raise ConfigError(
+            f"the service needs the 'service' extra ({err.name} is missing): "
+            "pip install 'mediaguard[service]'"
+        ) from err
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return ServiceSettings.load(path, **given)
+
+
+def _open_store(settings_file: Path | None, database: str | None) -> Store:
+    if database is None and settings_file is not None:
+        database = _service_settings(settings_file).resolved_database_url()
+    return Store.open(database)
+
+
+def _configure_logging(level: str) -> None:
+    # The CLI owns the process, so it may configure the root logger; the library never does.
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _check_schema(settings: ServiceSettings) -> None:
+    with Store.open(settings.resolved_database_url()) as store:
+        store.check_current()
+
+
+# ------------------------------------------------------------------------- serve
+
+
+def serve(
+    settings_file: SettingsOption = None,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=0,
+            help="Job worker threads in this process (0: leave jobs to `mediaguard worker`).",
+        ),
+    ] = None,
+) -> None:
+    """Run the HTTP API, with in-process job workers and webhook delivery.
+
+    Refuses to start when the database schema is behind (run `mediaguard db upgrade`),
+    or when a secret is a placeholder outside environment = "development".
+    """
+    settings = _service_settings(settings_file, host=host, port=port, workers=workers)
+    _configure_logging(settings.log_level)
+    _check_schema(settings)
+    import uvicorn
+
+    from mediaguard.service.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+# ------------------------------------------------------------------------ worker
+
+
+def worker(
+    settings_file: SettingsOption = None,
+    threads: Annotated[
+        int, typer.Option("--threads", min=1, max=64, help="Job worker threads.")
+    ] = 1,
+    webhooks: Annotated[
+        bool, typer.Option("--webhooks/--no-webhooks", help="Also deliver webhooks.")
+    ] = True,
+) -> None:
+    """Run job workers (and webhook delivery) without the HTTP API.
+
+    Any number of workers may share one database; each job runs on one worker at a time
+    and a job whose worker dies is retried when its lease expires. SIGTERM or Ctrl-C
+    stops after the current input; the job goes back to the queue.
+    """
+    settings = _service_settings(settings_file)
+    _configure_logging(settings.log_level)
+    _check_schema(settings)
+    from mediaguard.service.jobs import BackgroundWorkers
+    from mediaguard.service.runtime import ServiceRuntime
+
+    runtime = ServiceRuntime.open(settings)
+    background = BackgroundWorkers(runtime, workers=threads, dispatchers=1 if webhooks else 0)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger("mediaguard.service").info("signal %d: stopping", signum)
+        background.stop_event.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    background.start()
+    _err.print(f"mediaguard worker: {threads} thread(s) on {runtime.store.url}", soft_wrap=True)
+    try:
+        background.wait()
+    finally:
+        background.stop()
+        runtime.close()
+
+
+# -------------------------------------------------------------------------- keys
+
+_RATE = re.compile(r"\s*(\d+)\s*(?:/\s*min)?\s*")
+
+
+def _rate_limit(value: str | None) -> int | None:
+    if value is None:
+        return None
+    found = _RATE.fullmatch(value)
+    if found is None:
+        raise ConfigError(f"--rate-limit: expected N or N/min, got {value!r}")
+    return int(found.group(1))
+
+
+@keys_app.command("create")
+def keys_create(
+    scopes: Annotated[
+        str, typer.Option("--scopes", help="Comma-separated: scan, lists, review, admin.")
+    ],
+    name: Annotated[str, typer.Option("--name", help="A label for the key.")] = "",
+    rate_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--rate-limit",
+            help="Requests per minute, e.g. 120/min (default: the service's setting; 0: none).",
+        ),
+    ] = None,
+    settings_file: SettingsOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Create an API key and print it once; only its SHA-256 is stored."""
+    from mediaguard.service.auth import create_key
+    from mediaguard.service.errors import ApiError
+    from mediaguard.store.service_repo import ServiceStore
+
+    limit = _rate_limit(rate_limit)
+    with _open_store(settings_file, database) as store:
+        store.check_current()
+        try:
+            info, token = create_key(
+                ServiceStore(store), scopes.split(","), name=name, rate_limit_per_minute=limit
+            )
+        except ApiError as err:
+            raise ConfigError(f"--scopes: {err.message}") from err
+    _err.print(
+        f"created key {info.key_id} ({', '.join(sorted(info.scopes))}); it is shown only "
+        "now, store it safely:"
+    )
+    sys.stdout.write(token + "\n")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id (the hex after mg_).")],
+    settings_file: SettingsOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Revoke a key at once; its jobs and delivery logs are kept."""
+    from mediaguard.store.service_repo import ServiceStore
+
+    with _open_store(settings_file, database) as store:
+        store.check_current()
+        info = ServiceStore(store).revoke_key(key_id)
+    _err.print(f"revoked key {info.key_id}")
+
+
+@keys_app.command("ls")
+def keys_ls(settings_file: SettingsOption = None, database: DatabaseOption = None) -> None:
+    """List keys: id, name, scopes, rate limit, created, revoked."""
+    from mediaguard.store.service_repo import ServiceStore
+
+    with _open_store(settings_file, database) as store:
+        store.check_current()
+        keys = ServiceStore(store).keys()
+    table = Table(title="API keys")
+    for column in ("key id", "name", "scopes", "rate limit", "created", "revoked"):
+        table.add_column(column)
+    for key in keys:
+        limit = (
+            "default" if key.rate_limit_per_minute is None else f"{key.rate_limit_per_minute}/min"
+        )
+        table.add_row(
+            key.key_id,
+            key.name,
+            ",".join(sorted(key.scopes)),
+            limit,
+            key.created_at.isoformat(timespec="seconds"),
+            key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
+        )
+    _out.print(table)
+
+
+# ---------------------------------------------------------------------------- db
+
+
+@db_app.command("upgrade")
+def db_upgrade(settings_file: SettingsOption = None, database: DatabaseOption = None) -> None:
+    """Migrate the database schema to this version's (run before `serve` after upgrading)."""
+    with _open_store(settings_file, database) as store:
+        before = store.current_revision()
+        store.upgrade()
+        after = store.current_revision()
+        shown = store.url
+    _err.print(f"{shown}: schema {before or 'empty'} -> {after}", soft_wrap=True)
+
+
+@db_app.command("current")
+def db_current(settings_file: SettingsOption = None, database: DatabaseOption = None) -> None:
+    """Show the schema revision; exit 1 when it is not the one this version expects."""
+    with _open_store(settings_file, database) as store:
+        current = store.current_revision()
+        head = store.head_revision()
+        try:
+            store.check_current()
+        except SchemaError as err:
+            _out.print(f"current: {current or 'empty'}  expected: {head}")
+            _err.print(f"[yellow]{err}[/]")
+            raise typer.Exit(EXIT_BEHIND) from err
+    _out.print(f"current: {current}  expected: {head}  (up to date)")
+
+
+# ------------------------------------------------------------- standalone runner
+
+app = typer.Typer(
+    help="mediaguard service commands.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve)
+app.command("worker")(worker)
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the service commands with ``argv`` and return the exit code.
+
+    ``mediaguard`` registers the same commands; this runner (``python -m
+    mediaguard.commands.service``) works without the main CLI.
+    """
+    args = list(argv) if argv is not None else sys.argv[1:]
+    try:
+        app(args=args, prog_name="mediaguard", standalone_mode=True)
+    except SystemExit as done:
+        code = done.code
+        return code if isinstance(code, int) else (0 if code is None else EXIT_USAGE)
+    except MediaguardError as err:
+        _err.print(f"[red]error:[/] {err}", soft_wrap=True)
+        return EXIT_USAGE
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""API keys: how they are made, stored, checked, scoped and rate limited.
+
+Design note: a key is ``mg_<key id>_<secret>``: 12 hex digits that are public and
+index the row, then 32 random bytes (base64url). Only the SHA-256 of the whole token is
+stored, so a leaked database does not leak working keys, and it is compared with
+:func:`hmac.compare_digest`. A plain hash (not a password KDF) is right here because
+the secret is 256 random bits: there is nothing to brute-force, and checking must be
+cheap on every request.
+
+Scopes are ``scan`` (sync scans, jobs, job webhooks), ``lists`` (hash lists, lookups,
+retro-match webhooks), ``review`` (reserved for the review queue) and ``admin`` (all
+of the above, and everyone's jobs and deliveries). Every route names the scope it
+needs.
+
+The rate limit is a token bucket per key held in this process's memory. Each process
+of a deployment (several ``serve`` replicas behind a balancer) enforces it on its own,
+so the effective limit is the per-key limit times the number of processes; a shared
+limiter belongs in the reverse proxy.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import math
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from mediaguard.service.errors import ApiError
+from mediaguard.store.repo import NotFoundError
+from mediaguard.store.service_repo import ApiKeyInfo, ServiceStore
+
+TOKEN_PREFIX: Final = "mg"
+_TOKEN_RE: Final = re.compile(r"mg_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
+# Hashed when the key id is unknown, so an unknown key costs what a wrong secret costs.
+_DUMMY_SHA256: Final = hashlib.sha256(b"mediaguard: no such key").hexdigest()
+_BEARER: Final = {"WWW-Authenticate": "Bearer"}
+
+
+class Scope(enum.StrEnum):
+    """What an API key may do."""
+
+    SCAN = "scan"
+    LISTS = "lists"
+    REVIEW = "review"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller: its key, and what the key may do."""
+
+    key: ApiKeyInfo
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the key carries ``admin``."""
+        return Scope.ADMIN.value in self.key.scopes
+
+    def has(self, scope: Scope) -> bool:
+        """Whether the key may act in ``scope`` (``admin`` may do everything)."""
+        return self.is_admin or scope.value in self.key.scopes
+
+    @property
+    def owner_filter(self) -> int | None:
+        """The key id to filter listings by, or None for an admin, who sees all."""
+        return None if self.is_admin else self.key.id
+
+
+def token_sha256(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh ``(key id, token)`` pair; the token is shown once and never stored."""
+    key_id = secrets.token_hex(6)
+    return key_id, f"{TOKEN_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+
+
+def parse_scopes(values: Iterable[str]) -> frozenset[str]:
+    """Scopes from user input such as ``["scan", "lists"]`` or ``["scan,lists"]``.
+
+    Raises:
+        ApiError: naming an unknown scope.
+    """
+    scopes = {part.strip() for value in values for part in value.split(",") if part.strip()}
+    unknown = sorted(scopes - {s.value for s in Scope})
+    if unknown or not scopes:
+        raise ApiError(
+            400,
+            "invalid_scopes",
+            f"unknown scope(s) {', '.join(unknown) or '(none given)'}; "
+            f"expected any of {', '.join(s.value for s in Scope)}",
+        )
+    return frozenset(scopes)
+
+
+def create_key(
+    db: ServiceStore,
+    scopes: Iterable[str],
+    *,
+    name: str = "",
+    rate_limit_per_minute: int | None = None,
+) -> tuple[ApiKeyInfo, str]:
+    """Create a key and return it with its token (the only time the token exists).
+
+    Raises:
+        ApiError: when a scope is unknown.
+        InvalidInputError: when the name or rate limit is invalid.
+        StoreError: when the database fails.
+    """
+    valid = parse_scopes(scopes)
+    key_id, token = new_token()
+    info = db.create_key(
+        key_id,
+        token_sha256(token),
+        valid,
+        name=name,
+        rate_limit_per_minute=rate_limit_per_minute,
+    )
+    return info, token
+
+
+def authenticate(db: ServiceStore, token: str | None) -> Principal:
+    """The principal for a bearer token.
+
+    Raises:
+        ApiError: 401 ``missing_api_key`` or ``invalid_api_key`` (unknown, wrong or
+            revoked keys are not told apart, so a caller cannot probe key ids).
+    """
+    if not token:
+        raise ApiError(
+            401,
+            "missing_api_key",
+            "send an API key as `Authorization: Bearer mg_...`",
+            headers=_BEARER,
+        )
+    invalid = ApiError(401, "invalid_api_key", "the API key is invalid or revoked", headers=_BEARER)
+    found = _TOKEN_RE.fullmatch(token)
+    if found is None:
+        raise invalid
+    try:
+        key: ApiKeyInfo | None = db.get_key(found.group(1))
+    except NotFoundError:
+        key = None
+    expected = key.secret_sha256 if key is not None else _DUMMY_SHA256
+    matches = hmac.compare_digest(token_sha256(token), expected)
+    if key is None or not matches or not key.active:
+        raise invalid
+    return Principal(key)
+
+
+def require(principal: Principal, scope: Scope) -> Principal:
+    """Return ``principal`` when it may act in ``scope``.
+
+    Raises:
+        ApiError: 403 ``insufficient_scope``.
+    """
+    if not principal.has(scope):
+        raise ApiError(
+            403,
+            "insufficient_scope",
+            f"this API key lacks the {scope.value!r} scope needed here",
+        )
+    return principal
+
+
+class RateLimiter:
+    """Token buckets per API key, in this process's memory (see the module note).
+
+    Args:
+        default_per_minute: the limit of keys that set none; 0 disables limiting.
+    """
+
+    def __init__(self, default_per_minute: int) -> None:
+        """Start with no buckets."""
+        self.default_per_minute = default_per_minute
+        self._lock = threading.Lock()
+        # key id -> (limit per minute, tokens, last refill on the monotonic clock)
+        self._buckets: dict[str, tuple[int, float, float]] = {}
+
+    def check(self, key: ApiKeyInfo) -> None:
+        """Take one token from ``key``'s bucket.
+
+        Raises:
+            ApiError: 429 ``rate_limited`` with ``Retry-After`` (whole seconds).
+        """
+        limit = (
+            key.rate_limit_per_minute
+            if key.rate_limit_per_minute is not None
+            else self.default_per_minute
+        )
+        if limit <= 0:
+            return
+        now = time.monotonic()
+        rate = limit / 60.0
+        with self._lock:
+            known, tokens, last = self._buckets.get(key.key_id, (limit, float(limit), now))
+            if known != limit:  # the key's limit changed: start a fresh, full bucket
+                tokens, last = float(limit), now
+            tokens = min(float(limit), tokens + (now - last) * rate)
+            if tokens >= 1.0:
+                self._buckets[key.key_id] = (limit, tokens - 1.0, now)
+                return
+            self._buckets[key.key_id] = (limit, tokens, now)
+            wait = (1.0 - tokens) / rate
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"rate limit of {limit} requests per minute exceeded for this key",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )

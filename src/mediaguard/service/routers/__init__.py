@@ -1,0 +1,1 @@
+"""The API's routers; each is thin and calls the service modules."""
