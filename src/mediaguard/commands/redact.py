@@ -1,0 +1,199 @@
+"""``mediaguard redact IN OUT``: hide faces (and optionally flagged regions) in a file.
+
+Design note: the command is thin. It validates the options, shows a progress bar for a
+video, calls :func:`mediaguard.actions.redact.redact` and prints what was done in counts;
+every typed error becomes an exit code here. The privacy-safe defaults (low threshold,
+enlarged masks, metadata stripped) are explained in ``--help`` because whoever runs the
+command decides whether to weaken them.
+
+Exit codes:
+    0  the output was written and, with ``--verify``, no face was found in it any more.
+    1  ``--verify`` still found faces in the output (the output is kept; inspect it).
+    2  usage or configuration error: a bad option, an output name that does not fit the
+       format, the output is the input, or the face model is not installed
+       (``pip install 'mediaguard[faces]'``). Nothing was written.
+    4  redaction failed: the input is unreadable, unsupported, too large or damaged, or
+       encoding or writing failed. No output file is left behind.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from mediaguard.actions.faces import DEFAULT_THRESHOLD
+from mediaguard.actions.redact import DEFAULT_MASK_SCALE, RedactionError, RedactReport, redact
+from mediaguard.errors import ConfigError, MediaError
+
+EXIT_OK = 0
+EXIT_FACES_VISIBLE = 1
+EXIT_USAGE = 2
+EXIT_FAILED = 4
+
+_err = Console(stderr=True)
+
+
+class RedactMode(enum.StrEnum):
+    BLUR = "blur"
+    MOSAIC = "mosaic"
+    SOLID = "solid"
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]redacting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=_err,
+        transient=True,
+        disable=not _err.is_terminal,
+    )
+
+
+def _summary(report: RedactReport) -> None:
+    what = f"{report.faces} face detection(s)"
+    if report.regions:
+        what += f", {report.regions} region(s)"
+    if report.kind == "video":
+        _err.print(
+            f"wrote {report.output}: {report.frames} frames, {report.frames_masked} with "
+            f"masks, {what}, {report.audio_streams} audio stream(s) copied, "
+            f"{report.seconds:.1f} s"
+        )
+    else:
+        _err.print(f"wrote {report.output}: {what}, {report.seconds:.1f} s")
+    for note in report.notes:
+        _err.print(f"[dim]note:[/] {note}")
+    if not report.metadata_kept:
+        _err.print("[dim]metadata (EXIF, GPS, XMP, ICC, tags) was stripped[/]")
+
+
+def redact_command(
+    source: Annotated[
+        Path, typer.Argument(help="Image or video to redact (format read from its bytes).")
+    ],
+    output: Annotated[
+        Path,
+        typer.Argument(
+            help="Where to write the redacted copy. Images keep their format (JPEG, PNG, "
+            "WebP; others become PNG); videos use the container the suffix names "
+            "(.mp4 .m4v .mov .mkv .webm .avi)."
+        ),
+    ],
+    mode: Annotated[
+        RedactMode,
+        typer.Option(
+            "--mode",
+            help="How faces are hidden: blur (only a 3 x 3 grid of averages survives), "
+            "mosaic (4 cells across each mask) or solid (black).",
+        ),
+    ] = RedactMode.BLUR,
+    mask_scale: Annotated[
+        float,
+        typer.Option(
+            "--mask-scale",
+            min=1.0,
+            help="Scale factor for face masks, to make sure that masks cover the complete "
+            "face with hair, ears and chin: each detected box is enlarged by this factor "
+            "about its centre.",
+        ),
+    ] = DEFAULT_MASK_SCALE,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            "--threshold",
+            min=0.01,
+            max=0.99,
+            help="Face detection threshold. Low by default on purpose: a missed face is a "
+            "privacy failure while a false alarm only hides a patch of background, so "
+            "uncertain faces are hidden too. Raise it only if too much background is "
+            "masked; lower it if faces slip through.",
+        ),
+    ] = DEFAULT_THRESHOLD,
+    regions: Annotated[
+        bool,
+        typer.Option(
+            "--regions",
+            help="Also hide sexual and suggestive regions found by the region detector "
+            "(needs the opt-in AGPL extra: pip install 'mediaguard[nudenet]').",
+        ),
+    ] = False,
+    keep_metadata: Annotated[
+        bool,
+        typer.Option(
+            "--keep-metadata",
+            help="Keep EXIF (including GPS location), ICC profile and container tags. Off "
+            "by default because metadata can identify where and by whom media was made. "
+            "XMP, IPTC, EXIF thumbnails and maker notes are dropped even then: they can "
+            "name the people hidden or hold an unredacted preview.",
+        ),
+    ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Search the written output again, at the same threshold, and exit 1 if a "
+            "face is still visible (every video frame is searched: slower).",
+        ),
+    ] = False,
+) -> None:
+    """Blur, mosaic or black out every face (and optionally flagged regions).
+
+    Videos keep their frame count, frame rate, duration and audio (copied, not
+    re-encoded); faces are tracked across frames so a face missed on a frame or two is
+    still hidden. Metadata is stripped unless --keep-metadata.
+
+    Exit codes: 0 written; 1 --verify still found faces (output kept); 2 usage or
+    configuration error (nothing written); 4 redaction failed (no output left behind).
+    """
+    progress = _progress()
+    task = progress.add_task("redact", total=None)
+
+    def advance(done: int, total: int | None) -> None:
+        progress.update(task, completed=done, total=total)
+
+    try:
+        with progress:
+            report = redact(
+                source,
+                output,
+                mode=mode.value,
+                mask_scale=mask_scale,
+                threshold=threshold,
+                regions=regions,
+                keep_metadata=keep_metadata,
+                verify=verify,
+                progress=advance,
+            )
+    except ConfigError as err:
+        _err.print(f"[red]error:[/] {err}")
+        raise typer.Exit(EXIT_USAGE) from err
+    except (MediaError, RedactionError) as err:
+        _err.print(f"[red]redaction failed:[/] {err}; no output was written")
+        raise typer.Exit(EXIT_FAILED) from err
+    _summary(report)
+    if report.visible_faces:
+        frames = ", ".join(str(i) for i in report.visible_frames[:20])
+        more = " ..." if len(report.visible_frames) > 20 else ""
+        _err.print(
+            f"[yellow]--verify found {report.visible_faces} face(s) still visible[/] on "
+            f"frame(s) {frames}{more}; the output was kept for inspection"
+        )
+        raise typer.Exit(EXIT_FACES_VISIBLE)
+    if verify:
+        _err.print("verified: no face found in the output")
