@@ -79,8 +79,12 @@ class Matcher(Protocol):
         ...
 
 
-def _list_matcher(config: ScanConfig, policy: Policy) -> Matcher:
-    """A matcher over the store's hash lists; an embedded SQLite store is migrated here."""
+def open_list_matcher(config: ScanConfig, policy: Policy) -> Matcher:
+    """A matcher over the store's hash lists; an embedded SQLite store is migrated here.
+
+    Engines call it once before starting workers, so that the migration and the index
+    build happen once, not in every worker at the same time.
+    """
     from mediaguard.match.lists import ListMatcher
     from mediaguard.store import Store
 
@@ -118,7 +122,7 @@ class Scanner:
         self.config = config or ScanConfig()
         self.policy = policy or Policy.default_policy()
         if matcher is None and self.config.hashlists:
-            matcher = _list_matcher(self.config, self.policy)
+            matcher = open_list_matcher(self.config, self.policy)
         self.matcher = matcher
         self.detectors: tuple[Detector, ...] = tuple(
             _detectors

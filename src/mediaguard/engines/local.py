@@ -20,11 +20,12 @@ from pathlib import Path
 from mediaguard.config import ScanConfig
 from mediaguard.errors import MediaError
 from mediaguard.policy.model import Policy
-from mediaguard.scanner import Scanner
+from mediaguard.scanner import Scanner, open_list_matcher
 from mediaguard.signals import runtime
 from mediaguard.verdict import ScanFailure, ScanResult
 
 _worker_scanner: Scanner | None = None
+_worker_error: str | None = None
 _worker_progress: Queue[tuple[str, float]] | None = None
 _DONE = ("", -1.0)
 
@@ -70,10 +71,13 @@ def scan_one(
 def _init_worker(
     config: ScanConfig, policy: Policy, threads: int, progress: Queue[tuple[str, float]] | None
 ) -> None:
-    global _worker_scanner, _worker_progress
+    global _worker_scanner, _worker_error, _worker_progress
     runtime.configure(threads=threads)
-    _worker_scanner = Scanner(config, policy)
     _worker_progress = progress
+    try:
+        _worker_scanner = Scanner(config, policy)
+    except Exception as err:  # a failing initializer would make the pool respawn forever
+        _worker_error = f"worker could not start: {type(err).__name__}: {err}"
 
 
 def _put_progress(path: str, fraction: float) -> None:
@@ -82,7 +86,9 @@ def _put_progress(path: str, fraction: float) -> None:
 
 
 def _scan_in_worker(path: Path) -> ScanResult:
-    assert _worker_scanner is not None, "worker initializer did not run"
+    if _worker_scanner is None:
+        message = _worker_error or "worker initializer did not run"
+        return ScanFailure(source=str(path), error="InternalError", message=message)
     try:
         return scan_one(_worker_scanner, path, _put_progress)
     except Exception as err:  # top of a worker: record the failure, keep the pool alive
@@ -121,6 +127,9 @@ def scan_paths(
         for path in files:
             yield scan_one(local, path, on_progress)
         return
+    if config.hashlists and scanner is None:
+        # Migrate and index once here, not in every worker at the same time.
+        open_list_matcher(config, policy)
     threads = max(1, default_workers() // workers)
     ctx = mp.get_context("spawn")
     progress: Queue[tuple[str, float]] | None = None if on_progress is None else ctx.Queue()
