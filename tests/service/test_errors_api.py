@@ -76,7 +76,14 @@ def test_openapi_and_docs(client: httpx.Client) -> None:
     scan = paths["/v1/scan"]["post"]
     assert "multipart/form-data" in scan["requestBody"]["content"]
     assert spec["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    # Swagger UI is served from the installed package: /docs works air-gapped.
+    assert "/docs/static/swagger-ui-bundle.js" in docs.text
+    assert "cdn" not in docs.text.lower()
+    script = client.get("/docs/static/swagger-ui-bundle.js")
+    assert script.status_code == 200
+    assert len(script.content) > 100_000
     # No endpoint takes a URL to fetch or a server path to read.
     for item in paths.values():
         for operation in item.values():

@@ -27,7 +27,11 @@ from pathlib import Path
 
 import anyio
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 
 from mediaguard.service import errors
 from mediaguard.service.errors import ErrorDetail, ErrorResponse
@@ -175,9 +179,10 @@ def create_app(settings: ServiceSettings, *, runtime: ServiceRuntime | None = No
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
+    _install_docs(app)
     errors.install(app)
     app.add_middleware(RequestContext, fastapi_app=app)
     # Routes spell out their full paths (no router prefixes), so the route a request
@@ -185,6 +190,25 @@ def create_app(settings: ServiceSettings, *, runtime: ServiceRuntime | None = No
     for module in (scan, jobs, webhooks, hashlists, health):
         app.include_router(module.router)
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Serve Swagger UI from the ``swagger-ui-bundle`` package, not from a CDN.
+
+    FastAPI's default ``/docs`` page loads its JavaScript from the internet, which an
+    air-gapped deployment cannot reach; the same assets ship inside a PyPI package.
+    """
+    app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="mediaguard API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )
 
 
 def app_from_env() -> FastAPI:
