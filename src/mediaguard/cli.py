@@ -45,6 +45,7 @@ from mediaguard.engines.local import default_workers, iter_files, scan_paths
 from mediaguard.errors import ConfigError, MediaguardError
 from mediaguard.policy.model import Decision, Policy
 from mediaguard.scanner import Scanner
+from mediaguard.signals.base import ModelInfo
 from mediaguard.verdict import ScanFailure, ScanResult, Verdict, schema_text
 
 EXIT_OK = 0
@@ -336,7 +337,7 @@ def models(
     table = Table(title="models")
     for column in ("name", "version", "licence", "package", "opt-in", "sha256"):
         table.add_column(column, overflow="fold")
-    for info in scanner.models:
+    for info in [*scanner.models, *_redaction_models()]:
         table.add_row(
             info.name,
             info.version,
@@ -346,6 +347,16 @@ def models(
             info.sha256,
         )
     Console().print(table)
+
+
+def _redaction_models() -> list[ModelInfo]:
+    """The face model ``mediaguard redact`` uses, when it is installed."""
+    from mediaguard.actions.faces import model_info
+
+    try:
+        return [model_info()]
+    except ConfigError:
+        return []
 
 
 @app.command()

@@ -166,6 +166,9 @@ def test_models_lists_licences(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "open_nsfw" in out
     assert "BSD-2-Clause" in out
+    # The face model of `mediaguard redact` is listed with its licence too.
+    assert "centerface" in out
+    assert "MIT" in out
 
 
 def test_models_shows_opt_in_agpl_nudenet(capsys: pytest.CaptureFixture[str]) -> None:

