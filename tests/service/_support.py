@@ -202,3 +202,12 @@ def tiny_mp4(pixels: np.ndarray, frames: int = 6) -> bytes:
         for packet in stream.encode():
             out.mux(packet)
     return buf.getvalue()
+
+
+def wait_gone(path: Path, timeout: float = 10.0) -> bool:
+    """Whether ``path`` disappears within ``timeout``: workers discard spooled media just
+    after they commit a job's result, so a test that saw the result may be a moment early."""
+    deadline = time.monotonic() + timeout
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not path.exists()

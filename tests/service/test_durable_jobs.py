@@ -23,7 +23,7 @@ import pytest
 
 from mediaguard.service.runtime import ServiceRuntime
 
-from ._support import Keys, Receiver, event_of, wait_for
+from ._support import Keys, Receiver, event_of, wait_for, wait_gone
 
 pytestmark = pytest.mark.slow
 
@@ -168,4 +168,4 @@ def test_worker_killed_mid_job_is_retried_and_completes_once(
     assert receiver.requests.empty()  # completed once, announced once
     deliveries = runtime.db.deliveries(None)
     assert [(d.event_id, d.state) for d in deliveries] == [(event["id"], "delivered")]
-    assert not runtime.spool.job_dir(job_id).exists()
+    assert wait_gone(runtime.spool.job_dir(job_id))

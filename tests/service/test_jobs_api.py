@@ -7,7 +7,7 @@ import pytest
 
 from mediaguard.service.runtime import ServiceRuntime
 
-from ._support import Keys, tiny_mp4, wait_job
+from ._support import Keys, tiny_mp4, wait_gone, wait_job
 
 BATCH = ("grace_hopper", "astronaut", "coffee", "rocket")
 
@@ -43,7 +43,7 @@ def test_batch_job_completes_with_one_result_per_file(
     assert done["results"][4]["error"] in ("CorruptMedia", "UnsupportedMedia")
     assert done["finished_at"] >= done["started_at"] >= done["created_at"]
     # The media is gone from the spool once the job finished (keep_media = false).
-    assert not runtime.spool.job_dir(job["id"]).exists()
+    assert wait_gone(runtime.spool.job_dir(job["id"]))
 
 
 def test_single_raw_body_job(client: httpx.Client, keys: Keys, photos) -> None:
