@@ -51,21 +51,50 @@ def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
 ProgressCallback = Callable[[str, float], None]
 
 
+def failure(source: str, err: MediaError) -> ScanFailure:
+    """The recorded failure of an input that mediaguard refused."""
+    return ScanFailure(source=source, error=type(err).__name__, message=str(err))
+
+
 def scan_one(
-    scanner: Scanner, path: Path, on_progress: ProgressCallback | None = None
+    scanner: Scanner,
+    source: Path | bytes,
+    *,
+    name: str | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> ScanResult:
-    """Scan one file, turning a refused input into a recorded failure.
+    """Scan one file (a path, or bytes already read), turning a refusal into a failure.
 
     Args:
         scanner: the loaded scanner.
-        path: the file.
-        on_progress: called with the path and the fraction of a video scanned so far.
+        source: the file's path, or its bytes.
+        name: the result's ``source``; the path when None.
+        on_progress: called with the name and the fraction of a video scanned so far.
     """
-    report = None if on_progress is None else partial(on_progress, str(path))
+    label = name if name is not None else str(source)
+    report = None if on_progress is None else partial(on_progress, label)
     try:
-        return scanner.scan(path, progress=report)
+        return scanner.scan(source, name=label, progress=report)
     except MediaError as err:
-        return ScanFailure(source=str(path), error=type(err).__name__, message=str(err))
+        return failure(label, err)
+
+
+def scan_guarded(
+    scanner: Scanner,
+    source: Path | bytes,
+    *,
+    name: str | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> ScanResult:
+    """:func:`scan_one` at the top of a worker: an unexpected error is recorded for this
+    input instead of killing the worker, so the other inputs are still scanned."""
+    label = name if name is not None else str(source)
+    try:
+        return scan_one(scanner, source, name=label, on_progress=on_progress)
+    except Exception as err:  # top of a worker: record the failure, keep the worker alive
+        return ScanFailure(
+            source=label, error="InternalError", message=f"{type(err).__name__}: {err}"
+        )
 
 
 def _init_worker(
@@ -89,12 +118,7 @@ def _scan_in_worker(path: Path) -> ScanResult:
     if _worker_scanner is None:
         message = _worker_error or "worker initializer did not run"
         return ScanFailure(source=str(path), error="InternalError", message=message)
-    try:
-        return scan_one(_worker_scanner, path, _put_progress)
-    except Exception as err:  # top of a worker: record the failure, keep the pool alive
-        return ScanFailure(
-            source=str(path), error="InternalError", message=f"{type(err).__name__}: {err}"
-        )
+    return scan_guarded(_worker_scanner, path, on_progress=_put_progress)
 
 
 def default_workers() -> int:
@@ -125,7 +149,7 @@ def scan_paths(
     if workers <= 1:
         local = scanner or Scanner(config, policy)
         for path in files:
-            yield scan_one(local, path, on_progress)
+            yield scan_one(local, path, on_progress=on_progress)
         return
     if config.hashlists and scanner is None:
         # Migrate and index once here, not in every worker at the same time.

@@ -3,7 +3,7 @@
 Design note: only the executor differs from :mod:`mediaguard.engines.local`. Each Ray
 actor is one worker process holding one :class:`Scanner` (one set of ONNX sessions,
 with its thread count set by :func:`runtime.configure` before the models load), and
-scans a file with the same :func:`~mediaguard.engines.local.scan_one`, so a refused
+scans a file with the same :func:`~mediaguard.engines.local.scan_guarded`, so a refused
 file becomes the same :class:`ScanFailure` on either engine.
 
 The driver does its own dispatch instead of Ray's ``ActorPool`` or automatic retries,
@@ -43,7 +43,7 @@ from types import ModuleType
 from typing import Any
 
 from mediaguard.config import ScanConfig
-from mediaguard.engines.local import default_workers, scan_one
+from mediaguard.engines.local import default_workers, failure, scan_guarded
 from mediaguard.errors import ConfigError, MediaError
 from mediaguard.media.image import read_source
 from mediaguard.media.limits import Limits
@@ -105,26 +105,7 @@ class _ScanWorker:
         Returns the worker's pid with the result, so the driver knows which process
         currently serves each slot.
         """
-        try:
-            if isinstance(source, bytes):
-                return self._pid, _scan_bytes(self._scanner, source, name)
-            return self._pid, scan_one(self._scanner, source)
-        except Exception as err:  # top of a worker: record the failure, keep the actor alive
-            return self._pid, ScanFailure(
-                source=name, error="InternalError", message=f"{type(err).__name__}: {err}"
-            )
-
-
-def _scan_bytes(scanner: Scanner, data: bytes, name: str) -> ScanResult:
-    """:func:`~mediaguard.engines.local.scan_one` for bytes the driver already read."""
-    try:
-        return scanner.scan(data, name=name)
-    except MediaError as err:
-        return _failure(name, err)
-
-
-def _failure(name: str, err: MediaError) -> ScanFailure:
-    return ScanFailure(source=name, error=type(err).__name__, message=str(err))
+        return self._pid, scan_guarded(self._scanner, source, name=name)
 
 
 def _import_ray() -> ModuleType:
@@ -429,7 +410,7 @@ def _dispatch(
                 try:
                     job.payload = read_source(path, limits)
                 except MediaError as err:
-                    finish(job, _failure(job.name, err))
+                    finish(job, failure(job.name, err))
                     continue
             submit(job)
         stats.peak_in_flight = max(stats.peak_in_flight, len(pending) + len(reorder) + len(outbox))
