@@ -222,4 +222,5 @@ class MatchHit(Base):
     matched_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
 
 
+from mediaguard.store import review_models as review_models  # noqa: E402  (review tables)
 from mediaguard.store import service_models as service_models  # noqa: E402  (service tables)

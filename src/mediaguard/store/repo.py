@@ -58,6 +58,7 @@ from mediaguard.errors import MediaguardError
 from mediaguard.iterutil import chunks
 from mediaguard.paths import data_dir
 from mediaguard.signals.protected import check_name
+from mediaguard.store import audit
 from mediaguard.store.models import (
     ACTIONS,
     DECISIONS,
@@ -425,6 +426,19 @@ def _translated(action: str) -> Iterator[None]:
 # --------------------------------------------------------------------------- store
 
 
+#: Up to this many entries added at once are named in their audit record; a bulk import
+#: is recorded by its counts (its file is the record of what it held).
+_AUDIT_VALUES: Final = 20
+
+
+def _added(batch: list[NewEntry], inserted: list[int]) -> dict[str, Any]:
+    """The audit data of one committed batch of new entries."""
+    data: dict[str, Any] = {"added": len(inserted), "duplicates": len(batch) - len(inserted)}
+    if len(batch) <= _AUDIT_VALUES:
+        data["entries"] = [f"{e.signal_type}:{e.value}" for e in batch]
+    return data
+
+
 def _entry_select() -> Select[int, int, str, str, str, str | None, str | None, datetime]:
     """The columns of :class:`EntryInfo` (less frames), joined to the list's name."""
     return select(
@@ -641,6 +655,7 @@ class Store:
         try:
             with self._engine.begin() as conn:
                 list_id = conn.execute(stmt.returning(HashList.id)).scalar_one()
+                audit.append(conn, "hashlist.create", values["name"], values)
         except IntegrityError as err:
             raise AlreadyExistsError(f"hash list {values['name']!r} already exists") from err
         return HashListInfo(id=list_id, created_at=now, updated_at=now, **values)
@@ -725,6 +740,7 @@ class Store:
         with self._engine.begin() as conn:
             if conn.execute(stmt).rowcount == 0:
                 raise NotFoundError(f"hash list {name!r} does not exist")
+            audit.append(conn, "hashlist.update", name, values)
 
     def delete_list(self, name: str) -> None:
         """Delete a list with its entries, their frames and their hits.
@@ -740,6 +756,7 @@ class Store:
             # entries, frames and hits in the same statement.
             if conn.execute(delete(HashList).where(HashList.name == name)).rowcount == 0:
                 raise NotFoundError(f"hash list {name!r} does not exist")
+            audit.append(conn, "hashlist.delete", name, {})
 
     # -- entries --------------------------------------------------------------------
 
@@ -813,6 +830,7 @@ class Store:
                     conn.execute(
                         update(HashList).where(HashList.id == list_id).values(updated_at=utcnow())
                     )
+                    audit.append(conn, "hashlist.entries_add", list_name, _added(batch, inserted))
                 if not atomic:
                     conn.commit()
             conn.commit()
@@ -928,6 +946,7 @@ class Store:
                 conn.execute(
                     update(HashList).where(HashList.id == list_id).values(updated_at=utcnow())
                 )
+                audit.append(conn, "hashlist.entries_remove", list_name, {"removed": removed})
         return removed
 
     def iter_entries(

@@ -41,6 +41,7 @@ from typing import Any, Final, Literal
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from mediaguard.store import audit
 from mediaguard.store.models import utcnow
 from mediaguard.store.repo import (
     InvalidInputError,
@@ -432,6 +433,12 @@ class ServiceStore:
             try:
                 with self._engine.begin() as conn:
                     conn.execute(insert(ApiKey).values(**values, created_at=utcnow()))
+                    audit.append(
+                        conn,
+                        "key.create",
+                        str(values["key_id"]),
+                        {k: v for k, v in values.items() if k != "secret_sha256"},
+                    )
             except IntegrityError as err:
                 raise InvalidInputError(f"key_id: {key_id!r} is already in use") from err
         return self.get_key(key_id)
@@ -475,7 +482,8 @@ class ServiceStore:
             .values(revoked_at=utcnow())
         )
         with _translated("revoke an API key"), self._engine.begin() as conn:
-            conn.execute(stmt)
+            if conn.execute(stmt).rowcount:
+                audit.append(conn, "key.revoke", key_id, {})
         return self.get_key(key_id)
 
     # -- jobs -----------------------------------------------------------------------

@@ -1,0 +1,862 @@
+"""Human review's storage: reviewers and sessions, the queue, decisions, appeals, audit.
+
+Design note: :class:`ReviewStore` is the only door to the review tables, like
+:class:`~mediaguard.store.service_repo.ServiceStore` for the service's. Every change that
+a person or the pipeline makes (a decision, a reveal, an appeal, a reviewer account) is
+written together with its audit record in one transaction.
+
+The queue's rules live here rather than in the UI so the API and the UI cannot drift:
+items wait while ``open``, ``escalated`` or ``appealed``; they are served by priority,
+then age; an appealed item is never shown to the reviewer whose decision is appealed;
+and a decision is accepted only on a waiting item, so two reviewers deciding the same
+item at once produce one decision and one ``conflict``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from mediaguard.store import audit
+from mediaguard.store.models import utcnow
+from mediaguard.store.repo import (
+    InvalidInputError,
+    NotFoundError,
+    Store,
+    StoreError,
+    _translated,
+)
+from mediaguard.store.review_models import (
+    AUTOMATION,
+    DECISION_ACTIONS,
+    MEDIA_KINDS,
+    Appeal,
+    Decision,
+    Reviewer,
+    ReviewItem,
+    ReviewSession,
+)
+
+#: The states in which an item waits in the queue.
+WAITING: Final = ("open", "escalated", "appealed")
+#: Priority added when an item is escalated, so it comes before ordinary items.
+ESCALATION_BOOST: Final = 100
+
+_USERNAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_ITEM_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
+_DECISION_ID_RE: Final = re.compile(r"d_[0-9a-f]{32}")
+_REASON_RE: Final = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+_MIN_PASSWORD: Final = 10
+_MAX_NOTE: Final = 4000
+# scrypt at 16 MiB of memory: slow enough to make guessing costly, fast enough (~50 ms)
+# for a log-in.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+
+
+class ConflictError(StoreError):
+    """The item is not in a state that allows this (e.g. someone else decided it first)."""
+
+
+class PermissionDenied(StoreError):
+    """This reviewer may not do this (e.g. decide the appeal of their own decision)."""
+
+
+# --------------------------------------------------------------------------- passwords
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash in a self-describing text form."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
+    )
+    b64 = base64.b64encode
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches ``stored``, compared in constant time."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+        )
+    except ValueError:
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+# A hash checked when the user does not exist, so a wrong name costs what a wrong
+# password costs and timing does not reveal which usernames exist.
+_DUMMY_HASH: Final = hash_password(secrets.token_urlsafe(16))
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewerInfo:
+    """A reviewer account."""
+
+    id: int
+    username: str
+    created_at: datetime
+    disabled_at: datetime | None
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this reviewer."""
+        return f"reviewer:{self.username}"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A live session: who, its CSRF token, and when it ends."""
+
+    reviewer: ReviewerInfo
+    csrf_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewReviewItem:
+    """A flagged file to put in front of a person.
+
+    Raises:
+        InvalidInputError: when a field is invalid; the message names it.
+    """
+
+    source: str
+    sha256: str
+    media_kind: str
+    machine_decision: str
+    categories: tuple[str, ...]
+    lists: tuple[str, ...]
+    priority: int
+    verdict_json: str
+    has_preview: bool = False
+    job_id: str | None = None
+
+    def __post_init__(self) -> None:
+        """Validate the fields."""
+        if not isinstance(self.source, str) or not 1 <= len(self.source) <= 1024:
+            raise InvalidInputError("source: expected 1 to 1024 characters")
+        if not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
+            raise InvalidInputError("sha256: expected 64 hex digits")
+        if self.media_kind not in MEDIA_KINDS:
+            raise InvalidInputError(f"media_kind: expected one of {', '.join(MEDIA_KINDS)}")
+        if self.machine_decision not in ("allow", "review", "block"):
+            raise InvalidInputError("machine_decision: expected allow, review or block")
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewItemInfo:
+    """A stored review item."""
+
+    id: str
+    source: str
+    job_id: str | None
+    sha256: str
+    media_kind: str
+    machine_decision: str
+    categories: tuple[str, ...]
+    lists: tuple[str, ...]
+    priority: int
+    state: str
+    verdict_json: str
+    has_preview: bool
+    excluded_reviewer_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def verdict(self) -> dict[str, Any]:
+        """The verdict that flagged the item, as JSON data."""
+        value: dict[str, Any] = json.loads(self.verdict_json)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionInfo:
+    """A stored decision; ``reviewer`` is None for a decision the pipeline took alone."""
+
+    id: str
+    item_id: str
+    reviewer: str | None
+    action: str
+    reason_code: str
+    note: str
+    automated_detection: bool
+    automated_decision: str
+    appeal_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AppealInfo:
+    """A stored appeal and, once decided, its outcome."""
+
+    id: str
+    decision_id: str
+    state: str
+    reason: str
+    outcome: str | None
+    resolution_id: str | None
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(v for v in text.split(",") if v)
+
+
+_ITEM_COLUMNS: Final = (
+    ReviewItem.id,
+    ReviewItem.source,
+    ReviewItem.job_id,
+    ReviewItem.sha256,
+    ReviewItem.media_kind,
+    ReviewItem.machine_decision,
+    ReviewItem.categories,
+    ReviewItem.lists,
+    ReviewItem.priority,
+    ReviewItem.state,
+    ReviewItem.verdict,
+    ReviewItem.has_preview,
+    ReviewItem.excluded_reviewer_id,
+    ReviewItem.created_at,
+    ReviewItem.updated_at,
+)
+_DECISION_COLUMNS: Final = (
+    Decision.id,
+    Decision.item_id,
+    Reviewer.username,
+    Decision.action,
+    Decision.reason_code,
+    Decision.note,
+    Decision.automated_detection,
+    Decision.automated_decision,
+    Decision.appeal_id,
+    Decision.created_at,
+)
+_APPEAL_COLUMNS: Final = (
+    Appeal.id,
+    Appeal.decision_id,
+    Appeal.state,
+    Appeal.reason,
+    Appeal.outcome,
+    Appeal.resolution_id,
+    Appeal.created_at,
+    Appeal.resolved_at,
+)
+
+
+def _item(row: Sequence[Any]) -> ReviewItemInfo:
+    values = list(row)
+    values[6] = _split(values[6])
+    values[7] = _split(values[7])
+    values[11] = bool(values[11])
+    return ReviewItemInfo(*values)
+
+
+def _decision(row: Sequence[Any]) -> DecisionInfo:
+    values = list(row)
+    values[6] = bool(values[6])
+    return DecisionInfo(*values)
+
+
+def _decisions_select() -> Any:
+    return select(*_DECISION_COLUMNS).outerjoin(Reviewer, Reviewer.id == Decision.reviewer_id)
+
+
+def _username(value: object) -> str:
+    if not isinstance(value, str) or not _USERNAME_RE.fullmatch(value):
+        raise InvalidInputError(
+            "username: expected 1 to 64 of a-z 0-9 . _ - starting with a letter or digit"
+        )
+    return value
+
+
+def _password(value: object) -> str:
+    if not isinstance(value, str) or not _MIN_PASSWORD <= len(value) <= 1024:
+        raise InvalidInputError(f"password: expected at least {_MIN_PASSWORD} characters")
+    return value
+
+
+def _note(value: object) -> str:
+    if not isinstance(value, str) or len(value) > _MAX_NOTE:
+        raise InvalidInputError(f"note: expected at most {_MAX_NOTE} characters")
+    return value
+
+
+def _token_sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- store
+
+
+class ReviewStore:
+    """Reviewers, sessions, the review queue, decisions and appeals.
+
+    Args:
+        store: an open store whose schema is current; this object does not close it.
+    """
+
+    def __init__(self, store: Store) -> None:
+        """Share ``store``'s engine."""
+        self.store = store
+        self._engine = store._engine
+
+    # -- reviewers ------------------------------------------------------------------
+
+    def create_reviewer(self, username: str, password: str) -> ReviewerInfo:
+        """Create a reviewer account.
+
+        Raises:
+            InvalidInputError: when the name is malformed or taken, or the password short.
+            StoreError: when the database fails.
+        """
+        values = {
+            "username": _username(username),
+            "password_hash": hash_password(_password(password)),
+            "created_at": utcnow(),
+        }
+        with _translated("create a reviewer"):
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(insert(Reviewer).values(**values))
+                    audit.append(conn, "reviewer.create", username, {})
+            except IntegrityError as err:
+                raise InvalidInputError(f"username: {username!r} is already in use") from err
+        return self.get_reviewer(username)
+
+    def get_reviewer(self, username: str) -> ReviewerInfo:
+        """The reviewer called ``username``.
+
+        Raises:
+            NotFoundError: when there is none.
+            StoreError: when the database fails.
+        """
+        stmt = select(
+            Reviewer.id, Reviewer.username, Reviewer.created_at, Reviewer.disabled_at
+        ).where(Reviewer.username == username)
+        with _translated("read a reviewer"), self._engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            raise NotFoundError(f"reviewer {username!r} does not exist")
+        return ReviewerInfo(*row)
+
+    def reviewers(self) -> list[ReviewerInfo]:
+        """Every reviewer, oldest first."""
+        stmt = select(
+            Reviewer.id, Reviewer.username, Reviewer.created_at, Reviewer.disabled_at
+        ).order_by(Reviewer.id)
+        with _translated("list reviewers"), self._engine.connect() as conn:
+            return [ReviewerInfo(*row) for row in conn.execute(stmt)]
+
+    def disable_reviewer(self, username: str) -> ReviewerInfo:
+        """Disable an account and end its sessions; its decisions stay attributed to it.
+
+        Raises:
+            NotFoundError: when there is no such reviewer.
+            StoreError: when the database fails.
+        """
+        reviewer = self.get_reviewer(username)
+        with _translated("disable a reviewer"), self._engine.begin() as conn:
+            conn.execute(
+                update(Reviewer)
+                .where(Reviewer.id == reviewer.id, Reviewer.disabled_at.is_(None))
+                .values(disabled_at=utcnow())
+            )
+            conn.execute(delete(ReviewSession).where(ReviewSession.reviewer_id == reviewer.id))
+            audit.append(conn, "reviewer.disable", username, {})
+        return self.get_reviewer(username)
+
+    def authenticate(self, username: str, password: str) -> ReviewerInfo | None:
+        """The reviewer if the password is right and the account active, else None."""
+        stmt = select(
+            Reviewer.id,
+            Reviewer.username,
+            Reviewer.created_at,
+            Reviewer.disabled_at,
+            Reviewer.password_hash,
+        ).where(Reviewer.username == username)
+        with _translated("check a log-in"), self._engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            check_password(password, _DUMMY_HASH)
+            return None
+        if not check_password(password, row[4]) or row[3] is not None:
+            return None
+        return ReviewerInfo(*row[:4])
+
+    # -- sessions -------------------------------------------------------------------
+
+    def create_session(self, reviewer: ReviewerInfo, ttl: timedelta) -> tuple[str, str]:
+        """Start a session; return its cookie token and its CSRF token.
+
+        Only the token's SHA-256 is stored, so the database cannot be used to hijack it.
+        """
+        token = secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(32)
+        now = utcnow()
+        with _translated("start a session"), self._engine.begin() as conn:
+            conn.execute(delete(ReviewSession).where(ReviewSession.expires_at < now))
+            conn.execute(
+                insert(ReviewSession).values(
+                    token_sha256=_token_sha256(token),
+                    reviewer_id=reviewer.id,
+                    csrf_token=csrf,
+                    created_at=now,
+                    expires_at=now + ttl,
+                )
+            )
+            audit.append(conn, "reviewer.login", reviewer.username, {})
+        return token, csrf
+
+    def session(self, token: str) -> SessionInfo | None:
+        """The live session of a cookie token, or None (unknown, expired or disabled)."""
+        stmt = (
+            select(
+                Reviewer.id,
+                Reviewer.username,
+                Reviewer.created_at,
+                Reviewer.disabled_at,
+                ReviewSession.csrf_token,
+                ReviewSession.expires_at,
+            )
+            .join(Reviewer, Reviewer.id == ReviewSession.reviewer_id)
+            .where(ReviewSession.token_sha256 == _token_sha256(token))
+        )
+        with _translated("read a session"), self._engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is None or row[3] is not None or row[5] <= utcnow():
+            return None
+        return SessionInfo(ReviewerInfo(*row[:4]), row[4], row[5])
+
+    def end_session(self, token: str) -> None:
+        """Log out: forget the session."""
+        with _translated("end a session"), self._engine.begin() as conn:
+            conn.execute(
+                delete(ReviewSession).where(ReviewSession.token_sha256 == _token_sha256(token))
+            )
+
+    # -- items ----------------------------------------------------------------------
+
+    def enqueue(self, item: NewReviewItem) -> ReviewItemInfo:
+        """Put a flagged item in the queue.
+
+        Raises:
+            StoreError: when the database fails.
+        """
+        item_id = uuid.uuid4().hex
+        with _translated("queue an item for review"), self._engine.begin() as conn:
+            self._insert_item(conn, item_id, item, "open")
+            audit.append(conn, "item.enqueue", item_id, _item_audit(item))
+        return self.get_item(item_id)
+
+    @staticmethod
+    def _insert_item(conn: Connection, item_id: str, item: NewReviewItem, state: str) -> None:
+        now = utcnow()
+        conn.execute(
+            insert(ReviewItem).values(
+                id=item_id,
+                source=item.source,
+                job_id=item.job_id,
+                sha256=item.sha256,
+                media_kind=item.media_kind,
+                machine_decision=item.machine_decision,
+                categories=",".join(item.categories),
+                lists=",".join(item.lists),
+                priority=item.priority,
+                state=state,
+                verdict=item.verdict_json,
+                has_preview=item.has_preview,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+    def record_automated(
+        self, item: NewReviewItem, *, action: str, reason_code: str
+    ) -> DecisionInfo:
+        """Record a decision the pipeline took with no person involved (a block).
+
+        The item is stored closed, so it never enters the queue but can be appealed and
+        exported as a fully automated statement of reasons.
+        """
+        if action not in ("remove", "restrict"):
+            raise InvalidInputError("action: an automated decision is remove or restrict")
+        item_id = uuid.uuid4().hex
+        decision_id = f"d_{uuid.uuid4().hex}"
+        with _translated("record an automated decision"), self._engine.begin() as conn:
+            self._insert_item(conn, item_id, item, "closed")
+            audit.append(conn, "item.enqueue", item_id, _item_audit(item))
+            self._insert_decision(
+                conn, decision_id, item_id, None, action, reason_code, "", "fully", None
+            )
+        return self.get_decision(decision_id)
+
+    def get_item(self, item_id: str) -> ReviewItemInfo:
+        """One item.
+
+        Raises:
+            NotFoundError: when there is none (including a malformed id).
+            StoreError: when the database fails.
+        """
+        if not isinstance(item_id, str) or not _ITEM_ID_RE.fullmatch(item_id):
+            raise NotFoundError("no such review item")
+        with _translated("read a review item"), self._engine.connect() as conn:
+            row = conn.execute(select(*_ITEM_COLUMNS).where(ReviewItem.id == item_id)).first()
+        if row is None:
+            raise NotFoundError(f"review item {item_id} does not exist")
+        return _item(row)
+
+    def queue(
+        self,
+        reviewer_id: int | None,
+        *,
+        category: str | None = None,
+        list_name: str | None = None,
+        limit: int = 100,
+    ) -> list[ReviewItemInfo]:
+        """Waiting items, highest priority first, then oldest; never the reviewer's appeals.
+
+        The category and list filters match whole names in the item's comma-separated
+        sets.
+        """
+        stmt = select(*_ITEM_COLUMNS).where(ReviewItem.state.in_(WAITING))
+        if reviewer_id is not None:
+            stmt = stmt.where(
+                (ReviewItem.excluded_reviewer_id.is_(None))
+                | (ReviewItem.excluded_reviewer_id != reviewer_id)
+            )
+        if category:
+            stmt = stmt.where(("," + ReviewItem.categories + ",").contains(f",{category},"))
+        if list_name:
+            stmt = stmt.where(("," + ReviewItem.lists + ",").contains(f",{list_name},"))
+        stmt = stmt.order_by(
+            ReviewItem.priority.desc(), ReviewItem.created_at, ReviewItem.id
+        ).limit(max(1, min(limit, 1000)))
+        with _translated("read the review queue"), self._engine.connect() as conn:
+            return [_item(row) for row in conn.execute(stmt)]
+
+    def facets(self) -> tuple[list[str], list[str]]:
+        """The categories and lists that waiting items carry, for the queue's filters."""
+        stmt = select(ReviewItem.categories, ReviewItem.lists).where(ReviewItem.state.in_(WAITING))
+        categories: set[str] = set()
+        lists: set[str] = set()
+        with _translated("read the review queue"), self._engine.connect() as conn:
+            for cats, names in conn.execute(stmt):
+                categories.update(_split(cats))
+                lists.update(_split(names))
+        return sorted(categories), sorted(lists)
+
+    def reveal(self, item_id: str, reviewer: ReviewerInfo) -> None:
+        """Record that ``reviewer`` chose to see the unblurred preview."""
+        item = self.get_item(item_id)
+        with (
+            _translated("record a reveal"),
+            audit.acting_as(reviewer.actor),
+            self._engine.begin() as conn,
+        ):
+            audit.append(conn, "preview.reveal", item.id, {"sha256": item.sha256})
+
+    def has_revealed(self, item_id: str, reviewer: ReviewerInfo) -> bool:
+        """Whether ``reviewer`` has a logged reveal of this item's preview."""
+        with _translated("check a reveal"), self._engine.connect() as conn:
+            return audit.exists(conn, "preview.reveal", item_id, reviewer.actor)
+
+    # -- decisions ------------------------------------------------------------------
+
+    def decide(
+        self,
+        item_id: str,
+        reviewer: ReviewerInfo,
+        *,
+        action: str,
+        reason_code: str,
+        note: str = "",
+    ) -> DecisionInfo:
+        """Record a reviewer's decision and move the item on.
+
+        ``approve``, ``remove`` and ``restrict`` close the item; ``escalate`` keeps it
+        waiting with a higher priority. Deciding an appealed item resolves the appeal:
+        ``upheld`` when the new action equals the appealed one, else ``reversed``.
+
+        Raises:
+            InvalidInputError: when the action, reason code or note is invalid.
+            NotFoundError: when there is no such item.
+            ConflictError: when the item is not waiting (already decided).
+            PermissionDenied: when the reviewer made the decision under appeal.
+            StoreError: when the database fails.
+        """
+        if action not in DECISION_ACTIONS:
+            raise InvalidInputError(f"action: expected one of {', '.join(DECISION_ACTIONS)}")
+        if not isinstance(reason_code, str) or not _REASON_RE.fullmatch(reason_code):
+            raise InvalidInputError("reason_code: expected a reason code such as sexual_content")
+        note = _note(note)
+        item = self.get_item(item_id)
+        if item.state not in WAITING:
+            raise ConflictError(f"review item {item_id} was already decided")
+        if item.excluded_reviewer_id == reviewer.id:
+            raise PermissionDenied("an appeal must be decided by a different reviewer")
+        decision_id = f"d_{uuid.uuid4().hex}"
+        new_state = "escalated" if action == "escalate" else "closed"
+        priority = item.priority + (ESCALATION_BOOST if action == "escalate" else 0)
+        with (
+            _translated("record a decision"),
+            audit.acting_as(reviewer.actor),
+            self._engine.begin() as conn,
+        ):
+            changed = conn.execute(
+                update(ReviewItem)
+                .where(ReviewItem.id == item.id, ReviewItem.state == item.state)
+                .values(state=new_state, priority=priority, updated_at=utcnow())
+            ).rowcount
+            if changed != 1:
+                raise ConflictError(f"review item {item_id} was decided by someone else first")
+            appeal_id = None
+            if item.state == "appealed" and action != "escalate":
+                appeal_id = self._resolve_appeal(conn, item.id, action, decision_id)
+            self._insert_decision(
+                conn,
+                decision_id,
+                item.id,
+                reviewer.id,
+                action,
+                reason_code,
+                note,
+                "not",
+                appeal_id,
+            )
+        return self.get_decision(decision_id)
+
+    @staticmethod
+    def _insert_decision(
+        conn: Connection,
+        decision_id: str,
+        item_id: str,
+        reviewer_id: int | None,
+        action: str,
+        reason_code: str,
+        note: str,
+        automated_decision: str,
+        appeal_id: str | None,
+    ) -> None:
+        if automated_decision not in AUTOMATION:  # pragma: no cover - internal callers
+            raise InvalidInputError("automated_decision: unknown value")
+        conn.execute(
+            insert(Decision).values(
+                id=decision_id,
+                item_id=item_id,
+                reviewer_id=reviewer_id,
+                action=action,
+                reason_code=reason_code,
+                note=note,
+                # Everything in the queue was flagged by the pipeline.
+                automated_detection=True,
+                automated_decision=automated_decision,
+                appeal_id=appeal_id,
+                created_at=utcnow(),
+            )
+        )
+        audit.append(
+            conn,
+            "decision.create",
+            decision_id,
+            {
+                "item": item_id,
+                "action": action,
+                "reason_code": reason_code,
+                "note": note,
+                "automated_decision": automated_decision,
+                "appeal": appeal_id,
+            },
+        )
+
+    def _resolve_appeal(
+        self, conn: Connection, item_id: str, action: str, decision_id: str
+    ) -> str | None:
+        row = conn.execute(
+            select(Appeal.id, Decision.action)
+            .join(Decision, Decision.id == Appeal.decision_id)
+            .where(Decision.item_id == item_id, Appeal.state == "open")
+            .order_by(Appeal.created_at.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        appeal_id, appealed_action = row
+        outcome = "upheld" if action == appealed_action else "reversed"
+        conn.execute(
+            update(Appeal)
+            .where(Appeal.id == appeal_id)
+            .values(
+                state="resolved",
+                outcome=outcome,
+                resolution_id=decision_id,
+                resolved_at=utcnow(),
+            )
+        )
+        audit.append(
+            conn, "appeal.resolve", appeal_id, {"outcome": outcome, "decision": decision_id}
+        )
+        return str(appeal_id)
+
+    def get_decision(self, decision_id: str) -> DecisionInfo:
+        """One decision.
+
+        Raises:
+            NotFoundError: when there is none (including a malformed id).
+            StoreError: when the database fails.
+        """
+        if not isinstance(decision_id, str) or not _DECISION_ID_RE.fullmatch(decision_id):
+            raise NotFoundError("no such decision")
+        with _translated("read a decision"), self._engine.connect() as conn:
+            row = conn.execute(_decisions_select().where(Decision.id == decision_id)).first()
+        if row is None:
+            raise NotFoundError(f"decision {decision_id} does not exist")
+        return _decision(row)
+
+    def decisions_for(self, item_id: str) -> list[DecisionInfo]:
+        """The decisions about one item, oldest first."""
+        stmt = _decisions_select().where(Decision.item_id == item_id).order_by(Decision.created_at)
+        with _translated("read decisions"), self._engine.connect() as conn:
+            return [_decision(row) for row in conn.execute(stmt)]
+
+    def decisions_since(
+        self, since: datetime, actions: Iterable[str] = ("remove", "restrict")
+    ) -> list[tuple[DecisionInfo, ReviewItemInfo]]:
+        """Decisions taken at or after ``since`` with their items, oldest first."""
+        stmt = (
+            select(*_DECISION_COLUMNS, *_ITEM_COLUMNS)
+            .outerjoin(Reviewer, Reviewer.id == Decision.reviewer_id)
+            .join(ReviewItem, ReviewItem.id == Decision.item_id)
+            .where(Decision.created_at >= since, Decision.action.in_(tuple(actions)))
+            .order_by(Decision.created_at, Decision.id)
+        )
+        n = len(_DECISION_COLUMNS)
+        with _translated("read decisions"), self._engine.connect() as conn:
+            return [(_decision(row[:n]), _item(row[n:])) for row in conn.execute(stmt)]
+
+    # -- appeals --------------------------------------------------------------------
+
+    def appeal(self, decision_id: str, reason: str) -> AppealInfo:
+        """Put a decided item back in the queue for a different reviewer.
+
+        Raises:
+            NotFoundError: when there is no such decision.
+            ConflictError: when the decision is an escalation, or is not the item's latest,
+                or the item already has an open appeal.
+            InvalidInputError: when the reason is too long.
+            StoreError: when the database fails.
+        """
+        reason = _note(reason)
+        decision = self.get_decision(decision_id)
+        if decision.action == "escalate":
+            raise ConflictError("an escalation is not a decision that can be appealed")
+        latest = self.decisions_for(decision.item_id)[-1]
+        if latest.id != decision.id:
+            raise ConflictError("only the latest decision about an item can be appealed")
+        excluded = None
+        if decision.reviewer is not None:
+            excluded = self.get_reviewer(decision.reviewer).id
+        appeal_id = uuid.uuid4().hex
+        with _translated("record an appeal"), self._engine.begin() as conn:
+            changed = conn.execute(
+                update(ReviewItem)
+                .where(ReviewItem.id == decision.item_id, ReviewItem.state == "closed")
+                .values(state="appealed", excluded_reviewer_id=excluded, updated_at=utcnow())
+            ).rowcount
+            if changed != 1:
+                raise ConflictError("the item is already waiting for review")
+            conn.execute(
+                insert(Appeal).values(
+                    id=appeal_id,
+                    decision_id=decision.id,
+                    state="open",
+                    reason=reason,
+                    created_at=utcnow(),
+                )
+            )
+            audit.append(conn, "appeal.create", appeal_id, {"decision": decision.id})
+        return self.get_appeal(appeal_id)
+
+    def get_appeal(self, appeal_id: str) -> AppealInfo:
+        """One appeal.
+
+        Raises:
+            NotFoundError: when there is none.
+            StoreError: when the database fails.
+        """
+        if not isinstance(appeal_id, str) or not _ITEM_ID_RE.fullmatch(appeal_id):
+            raise NotFoundError("no such appeal")
+        with _translated("read an appeal"), self._engine.connect() as conn:
+            row = conn.execute(select(*_APPEAL_COLUMNS).where(Appeal.id == appeal_id)).first()
+        if row is None:
+            raise NotFoundError(f"appeal {appeal_id} does not exist")
+        return AppealInfo(*row)
+
+    def appeals_for(self, decision_id: str) -> list[AppealInfo]:
+        """The appeals of one decision, oldest first."""
+        stmt = (
+            select(*_APPEAL_COLUMNS)
+            .where(Appeal.decision_id == decision_id)
+            .order_by(Appeal.created_at)
+        )
+        with _translated("read appeals"), self._engine.connect() as conn:
+            return [AppealInfo(*row) for row in conn.execute(stmt)]
+
+    # -- audit ----------------------------------------------------------------------
+
+    def audit_event(self, action: str, subject: str, data: dict[str, Any]) -> int:
+        """Append a record about something outside the database (e.g. a policy loaded)."""
+        with _translated("append to the audit log"), self._engine.begin() as conn:
+            return audit.append(conn, action, subject, data)
+
+    def verify_audit(self) -> audit.VerifyReport:
+        """Check the whole audit chain (see :func:`mediaguard.store.audit.verify`)."""
+        with _translated("verify the audit log"), self._engine.connect() as conn:
+            return audit.verify(conn)
+
+    def audit_entries(self, since: datetime | None = None) -> Iterator[audit.AuditEntry]:
+        """The audit records in order, from ``since`` when given, streamed."""
+        with _translated("read the audit log"), self._engine.connect() as conn:
+            yield from audit.entries(conn, since)
+
+    def last_audit(self, action: str, subject: str | None = None) -> audit.AuditEntry | None:
+        """The latest audit record of ``action``."""
+        with _translated("read the audit log"), self._engine.connect() as conn:
+            return audit.last_entry(conn, action, subject)
+
+
+def _item_audit(item: NewReviewItem) -> dict[str, Any]:
+    return {
+        "sha256": item.sha256,
+        "machine_decision": item.machine_decision,
+        "categories": list(item.categories),
+        "lists": list(item.lists),
+        "job": item.job_id,
+    }

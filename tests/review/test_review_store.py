@@ -1,0 +1,296 @@
+"""The review queue, decisions, appeals and the audit chain, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from mediaguard.store import InvalidInputError, NotFoundError, Store
+from mediaguard.store.models import utcnow
+from mediaguard.store.review_repo import (
+    ConflictError,
+    NewReviewItem,
+    PermissionDenied,
+    ReviewStore,
+    check_password,
+    hash_password,
+)
+
+PASSWORD = "correct horse battery"
+
+
+def _item(
+    n: int, *, priority: int = 50, categories: tuple[str, ...] = ("sexual",)
+) -> NewReviewItem:
+    return NewReviewItem(
+        source=f"upload-{n}.jpg",
+        sha256=hashlib.sha256(str(n).encode()).hexdigest(),
+        media_kind="image",
+        machine_decision="review",
+        categories=categories,
+        lists=("known-bad",) if n % 2 else (),
+        priority=priority,
+        verdict_json='{"decision": "review"}',
+    )
+
+
+@pytest.fixture
+def review(store: Store) -> ReviewStore:
+    return ReviewStore(store)
+
+
+def test_password_hash_round_trip_and_rejects_wrong() -> None:
+    stored = hash_password(PASSWORD)
+    assert stored.startswith("scrypt$")
+    assert PASSWORD not in stored
+    assert check_password(PASSWORD, stored)
+    assert not check_password(PASSWORD + "x", stored)
+    assert not check_password(PASSWORD, "not a hash")
+
+
+def test_login_session_and_disable(review: ReviewStore) -> None:
+    alice = review.create_reviewer("alice", PASSWORD)
+    assert review.authenticate("alice", "wrong password!") is None
+    assert review.authenticate("nobody", PASSWORD) is None
+    assert review.authenticate("alice", PASSWORD) == alice
+    token, csrf = review.create_session(alice, timedelta(hours=1))
+    live = review.session(token)
+    assert live is not None
+    assert live.reviewer.username == "alice"
+    assert live.csrf_token == csrf
+    assert review.session(token + "x") is None
+    review.disable_reviewer("alice")
+    assert review.session(token) is None
+    assert review.authenticate("alice", PASSWORD) is None
+
+
+def test_expired_session_is_refused(review: ReviewStore) -> None:
+    alice = review.create_reviewer("alice", PASSWORD)
+    token, _ = review.create_session(alice, timedelta(seconds=-1))
+    assert review.session(token) is None
+
+
+def test_reviewer_names_and_passwords_are_validated(review: ReviewStore) -> None:
+    with pytest.raises(InvalidInputError, match="username"):
+        review.create_reviewer("Alice Smith", PASSWORD)
+    with pytest.raises(InvalidInputError, match="password"):
+        review.create_reviewer("alice", "short")
+    review.create_reviewer("alice", PASSWORD)
+    with pytest.raises(InvalidInputError, match="already in use"):
+        review.create_reviewer("alice", PASSWORD)
+
+
+def test_queue_order_filters_and_escalation(review: ReviewStore) -> None:
+    alice = review.create_reviewer("alice", PASSWORD)
+    low = review.enqueue(_item(1, priority=10))
+    high = review.enqueue(_item(2, priority=90, categories=("violence",)))
+    mid = review.enqueue(_item(3, priority=50))
+    assert [i.id for i in review.queue(alice.id)] == [high.id, mid.id, low.id]
+    assert [i.id for i in review.queue(alice.id, category="violence")] == [high.id]
+    assert [i.id for i in review.queue(alice.id, list_name="known-bad")] == [mid.id, low.id]
+    assert review.facets() == (["sexual", "violence"], ["known-bad"])
+    review.decide(low.id, alice, action="escalate", reason_code="needs_specialist")
+    assert review.queue(alice.id)[0].id == low.id
+    assert review.get_item(low.id).state == "escalated"
+
+
+def test_decision_closes_item_and_second_decision_conflicts(review: ReviewStore) -> None:
+    alice = review.create_reviewer("alice", PASSWORD)
+    bob = review.create_reviewer("bob-2", PASSWORD)
+    item = review.enqueue(_item(1))
+    decision = review.decide(
+        item.id, alice, action="remove", reason_code="sexual_content", note="clear case"
+    )
+    assert decision.reviewer == "alice"
+    assert decision.automated_decision == "not"
+    assert decision.automated_detection is True
+    assert review.get_item(item.id).state == "closed"
+    assert review.queue(alice.id) == []
+    with pytest.raises(ConflictError):
+        review.decide(item.id, bob, action="approve", reason_code="no_violation")
+
+
+def test_concurrent_decisions_yield_exactly_one(review: ReviewStore) -> None:
+    reviewers = [review.create_reviewer(f"r{n}", PASSWORD) for n in range(4)]
+    item = review.enqueue(_item(1))
+    outcomes: list[str] = []
+    barrier = threading.Barrier(len(reviewers))
+
+    def decide(n: int) -> None:
+        barrier.wait()
+        try:
+            review.decide(item.id, reviewers[n], action="remove", reason_code="sexual_content")
+            outcomes.append("ok")
+        except ConflictError:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=decide, args=(n,)) for n in range(len(reviewers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["conflict"] * 3 + ["ok"]
+    assert len(review.decisions_for(item.id)) == 1
+    assert review.verify_audit().ok
+
+
+def test_appeal_goes_to_a_different_reviewer(review: ReviewStore) -> None:
+    alice = review.create_reviewer("alice", PASSWORD)
+    bob = review.create_reviewer("bob", PASSWORD)
+    item = review.enqueue(_item(1))
+    removed = review.decide(item.id, alice, action="remove", reason_code="sexual_content")
+    appeal = review.appeal(removed.id, "the uploader says this is a medical photo")
+    assert appeal.state == "open"
+    assert review.get_item(item.id).state == "appealed"
+    assert review.queue(alice.id) == []
+    assert [i.id for i in review.queue(bob.id)] == [item.id]
+    with pytest.raises(PermissionDenied):
+        review.decide(item.id, alice, action="approve", reason_code="no_violation")
+    with pytest.raises(ConflictError):
+        review.appeal(removed.id, "again")
+    restored = review.decide(item.id, bob, action="approve", reason_code="no_violation")
+    resolved = review.get_appeal(appeal.id)
+    assert resolved.state == "resolved"
+    assert resolved.outcome == "reversed"
+    assert resolved.resolution_id == restored.id
+    assert restored.appeal_id == appeal.id
+    with pytest.raises(ConflictError, match="latest"):
+        review.appeal(removed.id, "the old decision")
+
+
+def test_upheld_appeal(review: ReviewStore) -> None:
+    alice = review.create_reviewer("alice", PASSWORD)
+    bob = review.create_reviewer("bob", PASSWORD)
+    item = review.enqueue(_item(1))
+    removed = review.decide(item.id, alice, action="remove", reason_code="sexual_content")
+    appeal = review.appeal(removed.id, "")
+    review.decide(item.id, bob, action="remove", reason_code="sexual_content")
+    assert review.get_appeal(appeal.id).outcome == "upheld"
+
+
+def test_automated_decision_is_closed_and_appealable(review: ReviewStore) -> None:
+    alice = review.create_reviewer("alice", PASSWORD)
+    decision = review.record_automated(_item(1), action="remove", reason_code="known_csam_match")
+    assert decision.reviewer is None
+    assert decision.automated_decision == "fully"
+    assert review.queue(alice.id) == []
+    review.appeal(decision.id, "")
+    assert [i.id for i in review.queue(alice.id)] == [decision.item_id]
+
+
+def test_decisions_since_returns_removals_with_items(review: ReviewStore) -> None:
+    alice = review.create_reviewer("alice", PASSWORD)
+    start = utcnow()
+    a = review.enqueue(_item(1))
+    b = review.enqueue(_item(2))
+    review.decide(a.id, alice, action="remove", reason_code="sexual_content")
+    review.decide(b.id, alice, action="approve", reason_code="no_violation")
+    found = review.decisions_since(start)
+    assert [(d.action, i.id) for d, i in found] == [("remove", a.id)]
+    assert review.decisions_since(utcnow() + timedelta(seconds=1)) == []
+
+
+def test_unknown_ids_are_not_found(review: ReviewStore) -> None:
+    for call in (
+        lambda: review.get_item("nope"),
+        lambda: review.get_item("0" * 32),
+        lambda: review.get_decision("d_" + "0" * 32),
+        lambda: review.get_appeal("x"),
+    ):
+        with pytest.raises(NotFoundError):
+            call()
+
+
+def test_reveal_is_logged_per_reviewer(review: ReviewStore) -> None:
+    alice = review.create_reviewer("alice", PASSWORD)
+    bob = review.create_reviewer("bob", PASSWORD)
+    item = review.enqueue(_item(1))
+    assert not review.has_revealed(item.id, alice)
+    review.reveal(item.id, alice)
+    assert review.has_revealed(item.id, alice)
+    assert not review.has_revealed(item.id, bob)
+    last = review.last_audit("preview.reveal", item.id)
+    assert last is not None
+    assert last.actor == "reviewer:alice"
+
+
+# ----------------------------------------------------------------------- audit chain
+
+
+def _activity(store: Store, review: ReviewStore) -> None:
+    alice = review.create_reviewer("alice", PASSWORD)
+    store.create_list("known-bad", "csam", "block")
+    item = review.enqueue(_item(1))
+    review.reveal(item.id, alice)
+    review.decide(item.id, alice, action="remove", reason_code="sexual_content")
+    store.delete_list("known-bad")
+
+
+def test_every_change_is_chained(store: Store, review: ReviewStore) -> None:
+    _activity(store, review)
+    entries = list(review.audit_entries())
+    assert [e.action for e in entries] == [
+        "reviewer.create",
+        "hashlist.create",
+        "item.enqueue",
+        "preview.reveal",
+        "decision.create",
+        "hashlist.delete",
+    ]
+    assert [e.seq for e in entries] == list(range(1, 7))
+    assert entries[0].prev_hash == "0" * 64
+    for before, after in itertools.pairwise(entries):
+        assert after.prev_hash == before.hash
+    report = review.verify_audit()
+    assert report.ok
+    assert report.checked == 6
+    assert report.head_hash == entries[-1].hash
+
+
+def _tamper(store: Store, sql: str) -> None:
+    with store._engine.begin() as conn:
+        conn.execute(text(sql))
+
+
+@pytest.mark.parametrize(
+    ("sql", "first_bad"),
+    [
+        ("UPDATE audit_log SET data = replace(data, 'remove', 'approve') WHERE seq = 5", 5),
+        ("UPDATE audit_log SET actor = 'reviewer:mallory' WHERE seq = 4", 4),
+        ("DELETE FROM audit_log WHERE seq = 3", 3),
+        ("UPDATE audit_log SET seq = seq + 100 WHERE seq = 2", 2),
+        ("DELETE FROM audit_log WHERE seq = 6", 6),
+    ],
+    ids=["edited-data", "edited-actor", "deleted", "reordered", "truncated"],
+)
+def test_verify_names_the_first_bad_record(
+    store: Store, review: ReviewStore, sql: str, first_bad: int
+) -> None:
+    _activity(store, review)
+    _tamper(store, sql)
+    report = review.verify_audit()
+    assert not report.ok
+    assert report.first_bad_seq == first_bad, report.problem
+
+
+def test_concurrent_appends_form_one_chain(store: Store, review: ReviewStore) -> None:
+    barrier = threading.Barrier(4)
+
+    def work(n: int) -> None:
+        barrier.wait()
+        for k in range(5):
+            review.audit_event("policy.load", f"worker-{n}", {"k": k})
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    report = review.verify_audit()
+    assert report.ok
+    assert report.checked == 20
