@@ -36,7 +36,7 @@ from swagger_ui_bundle import swagger_ui_path
 from mediaguard.service import errors
 from mediaguard.service.errors import ErrorDetail, ErrorResponse
 from mediaguard.service.jobs import BackgroundWorkers
-from mediaguard.service.routers import hashlists, health, jobs, scan, webhooks
+from mediaguard.service.routers import hashlists, health, jobs, review_ui, scan, webhooks
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.service.settings import ServiceSettings, load_settings
 
@@ -189,6 +189,7 @@ def create_app(settings: ServiceSettings, *, runtime: ServiceRuntime | None = No
     # matched carries the template that metrics are labelled with.
     for module in (scan, jobs, webhooks, hashlists, health):
         app.include_router(module.router)
+    review_ui.install(app)
     return app
 
 
