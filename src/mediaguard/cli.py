@@ -38,6 +38,7 @@ from rich.progress import (
 from rich.table import Table
 
 from mediaguard.commands import hashlist
+from mediaguard.commands import review as review_commands
 from mediaguard.commands import service as service_commands
 from mediaguard.commands.redact import redact_command
 from mediaguard.config import ScanConfig
@@ -46,6 +47,7 @@ from mediaguard.errors import ConfigError, MediaguardError
 from mediaguard.policy.model import Decision, Policy
 from mediaguard.scanner import Scanner
 from mediaguard.signals.base import ModelInfo
+from mediaguard.store import audit
 from mediaguard.verdict import ScanFailure, ScanResult, Verdict, schema_text
 
 EXIT_OK = 0
@@ -78,6 +80,9 @@ app.command("serve")(service_commands.serve)
 app.command("worker")(service_commands.worker)
 app.add_typer(service_commands.keys_app, name="keys")
 app.add_typer(service_commands.db_app, name="db")
+app.add_typer(review_commands.reviewers_app, name="reviewers")
+app.add_typer(review_commands.audit_app, name="audit")
+app.add_typer(review_commands.dsa_app, name="dsa")
 
 _err = Console(stderr=True)
 
@@ -380,7 +385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` and return the exit code instead of exiting."""
     args = list(argv) if argv is not None else sys.argv[1:]
     try:
-        app(args=args, prog_name="mediaguard", standalone_mode=True)
+        with audit.acting_as(audit.cli_actor()):
+            app(args=args, prog_name="mediaguard", standalone_mode=True)
     except SystemExit as done:
         code = done.code
         return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_USAGE)

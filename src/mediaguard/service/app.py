@@ -23,6 +23,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from importlib.resources import files
 from pathlib import Path
 
 import anyio
@@ -31,7 +32,6 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from swagger_ui_bundle import swagger_ui_path
 
 from mediaguard.service import errors
 from mediaguard.service.errors import ErrorDetail, ErrorResponse
@@ -194,12 +194,14 @@ def create_app(settings: ServiceSettings, *, runtime: ServiceRuntime | None = No
 
 
 def _install_docs(app: FastAPI) -> None:
-    """Serve Swagger UI from the ``swagger-ui-bundle`` package, not from a CDN.
+    """Serve Swagger UI from the ``fastapi-offline`` package, not from a CDN.
 
     FastAPI's default ``/docs`` page loads its JavaScript from the internet, which an
     air-gapped deployment cannot reach; the same assets ship inside a PyPI package.
     """
-    app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+    # Swagger UI 5, which reads the OpenAPI 3.1 documents FastAPI writes (4.x cannot).
+    assets = Path(str(files("fastapi_offline") / "static"))
+    app.mount("/docs/static", StaticFiles(directory=assets), name="swagger-ui")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -208,7 +210,7 @@ def _install_docs(app: FastAPI) -> None:
             title="mediaguard API",
             swagger_js_url="/docs/static/swagger-ui-bundle.js",
             swagger_css_url="/docs/static/swagger-ui.css",
-            swagger_favicon_url="/docs/static/favicon-32x32.png",
+            swagger_favicon_url="/docs/static/favicon.png",
         )
 
 

@@ -48,7 +48,7 @@ from mediaguard.store.service_repo import (
     NewEvent,
     NewJobInput,
 )
-from mediaguard.verdict import ScanFailure, ScanResult
+from mediaguard.verdict import ScanFailure, ScanResult, Verdict
 
 log = logging.getLogger("mediaguard.service.jobs")
 
@@ -327,8 +327,12 @@ class JobWorker:
             return
         log.info("job %s: %s", job.id, state)
         self.runtime.events_waiting.set()
-        for result in results:
+        for item, result in zip(job.inputs, results, strict=False):
             self.runtime.metrics.observe_result(result, "job")
+            if isinstance(result, Verdict):
+                # After the commit, so a job retried after a lost lease queues nothing twice.
+                path = self.runtime.spool.path(job.id, item.sha256)
+                self.runtime.send_to_review(result, path, job_id=job.id)
         if not self.runtime.retention.keep(final, results):
             self.runtime.spool.discard(job.id)
 

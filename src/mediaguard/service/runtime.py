@@ -23,17 +23,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self
 
+from mediaguard.actions.dsa import ReasonCodes, load_reasons
 from mediaguard.config import ScanConfig
+from mediaguard.errors import ConfigError
 from mediaguard.match.lists import ListMatcher
 from mediaguard.match.types import Match, SignalType
 from mediaguard.policy.model import Policy
 from mediaguard.scanner import MatchOutcome, MatchQuery, Scanner
 from mediaguard.service.auth import RateLimiter
 from mediaguard.service.metrics import Metrics
+from mediaguard.service.review import ReviewIntake
 from mediaguard.service.settings import ServiceSettings, cpu_count
 from mediaguard.service.spool import KeepSetting, MediaRetention, Spool
 from mediaguard.signals import runtime as onnx_runtime
-from mediaguard.store.repo import Store
+from mediaguard.store import audit
+from mediaguard.store.repo import Store, StoreError
+from mediaguard.store.review_repo import ReviewStore
 from mediaguard.store.service_repo import ServiceStore
 from mediaguard.verdict import Verdict
 
@@ -92,6 +97,30 @@ class SharedMatcher:
             return self.inner.lookup(signal, value)
 
 
+def _automated(reasons: ReasonCodes) -> dict[str, str]:
+    """The reason codes of automated blocks by category, with a fallback for any other.
+
+    Raises:
+        ConfigError: when the reason codes file maps no ``"*"`` fallback.
+    """
+    mapping = reasons.automated
+    if "*" not in mapping:
+        raise ConfigError(
+            'reason codes: [automated] needs a "*" entry, the reason code of an automated '
+            "block in a category that has none of its own"
+        )
+    return mapping
+
+
+def _audit_policy(review: ReviewStore, policy: Policy) -> None:
+    """Audit a change of policy: a start with a policy other than the last one recorded."""
+    ref = {"name": policy.name, "version": policy.version, "sha256": policy.sha256}
+    last = review.last_audit("policy.change")
+    if last is None or last.data != ref:
+        with audit.acting_as("service"):
+            review.audit_event("policy.change", policy.name, ref)
+
+
 @dataclass
 class ServiceRuntime:
     """The long-lived state of one service or worker process.
@@ -108,6 +137,8 @@ class ServiceRuntime:
     metrics: Metrics
     limiter: RateLimiter
     retention: MediaRetention
+    review: ReviewStore
+    intake: ReviewIntake | None
     scan_slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(cpu_count())
     )
@@ -165,6 +196,16 @@ class ServiceRuntime:
             else:
                 loaded = scanner.with_policy(policy, matcher=matcher)
             db = ServiceStore(store)
+            review = ReviewStore(store)
+            _audit_policy(review, policy)
+            intake = None
+            if settings.review_queue:
+                intake = ReviewIntake(
+                    review,
+                    data,
+                    previews=settings.review_previews,
+                    automated_reason=_automated(load_reasons(settings.review_reasons)),
+                )
             spool = Spool(data / "spool")
             spool.sweep_incoming()
         except BaseException:
@@ -181,6 +222,8 @@ class ServiceRuntime:
             metrics=Metrics(db),
             limiter=RateLimiter(settings.rate_limit_per_minute),
             retention=retention or KeepSetting(settings.keep_media),
+            review=review,
+            intake=intake,
         )
 
     @property
@@ -196,6 +239,21 @@ class ServiceRuntime:
         """
         with self.scan_slots:
             return self.scanner.scan(source, name=name)
+
+    def send_to_review(
+        self, verdict: Verdict, source: Path | bytes, *, job_id: str | None = None
+    ) -> None:
+        """Queue a verdict that needs a person; a failure is logged, never raised.
+
+        The caller already has its verdict; losing the queue entry to a database hiccup
+        is logged loudly rather than turned into a failed scan.
+        """
+        if self.intake is None:
+            return
+        try:
+            self.intake.take(verdict, source, job_id=job_id)
+        except StoreError as err:
+            log.error("could not queue %s for review: %s", verdict.source, err)
 
     def close(self) -> None:
         """Release the database connections (when this runtime opened them)."""

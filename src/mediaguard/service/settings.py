@@ -153,6 +153,24 @@ class ServiceSettings(BaseSettings):
         description="Keep uploaded media in the spool after its job finishes (privacy: off).",
     )
 
+    review_queue: bool = Field(
+        default=True,
+        description="Send `review` verdicts to the human review queue and record `block` "
+        "verdicts as automated decisions (appealable, exportable as DSA statements).",
+    )
+    review_previews: bool = Field(
+        default=True,
+        description="Keep a small preview of each queued item for reviewers (shown "
+        "blurred and greyscale until revealed); off: reviewers see only the reasons.",
+    )
+    review_reasons: Path | None = Field(
+        default=None,
+        description="Reason codes TOML (with their DSA mapping); default: shipped.",
+    )
+    review_session_hours: float = Field(
+        default=8.0, gt=0, le=24 * 7, description="How long a reviewer stays logged in."
+    )
+
     webhook_signing_secret: SecretStr = Field(
         default=SecretStr(""),
         description="Signs job callback_url deliveries (registered endpoints have their own).",

@@ -464,13 +464,21 @@ class ReviewStore:
 
     # -- items ----------------------------------------------------------------------
 
-    def enqueue(self, item: NewReviewItem) -> ReviewItemInfo:
+    def enqueue(self, item: NewReviewItem, *, item_id: str | None = None) -> ReviewItemInfo:
         """Put a flagged item in the queue.
 
+        Args:
+            item: the item.
+            item_id: its id (32 hex digits), when the caller needed it earlier (to file a
+                preview under it); a fresh one by default.
+
         Raises:
+            InvalidInputError: when ``item_id`` is malformed or taken.
             StoreError: when the database fails.
         """
-        item_id = uuid.uuid4().hex
+        item_id = item_id or uuid.uuid4().hex
+        if not _ITEM_ID_RE.fullmatch(item_id):
+            raise InvalidInputError("item_id: expected 32 lowercase hex digits")
         with _translated("queue an item for review"), self._engine.begin() as conn:
             self._insert_item(conn, item_id, item, "open")
             audit.append(conn, "item.enqueue", item_id, _item_audit(item))

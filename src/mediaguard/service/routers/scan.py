@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from mediaguard.service.deps import RuntimeDep, ScanKey
@@ -39,6 +39,7 @@ router = APIRouter(tags=["scan"])
 )
 async def scan(
     request: Request,
+    background: BackgroundTasks,
     runtime: RuntimeDep,
     principal: ScanKey,
     name: Annotated[
@@ -59,4 +60,6 @@ async def scan(
     label = clean_name(name, upload.name)
     verdict = await run_in_threadpool(runtime.scan, upload.data, name=label)
     runtime.metrics.observe_result(verdict, "sync")
+    # After the response is sent: the preview a review item keeps costs the caller nothing.
+    background.add_task(runtime.send_to_review, verdict, upload.data)
     return verdict

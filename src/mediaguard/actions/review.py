@@ -1,0 +1,74 @@
+"""From a stored decision to its DSA statement of reasons.
+
+Design note: the API (``GET /v1/decisions/{id}/statement``) and the CLI (``mediaguard
+dsa export``) must publish the same statement for the same decision, so both call
+:func:`statement_for`. The facts are built here from mediaguard's own names and numbers
+(categories, scores, list categories, who decided in general terms), never from the
+file name, the reviewer's note or the reviewer's name: a statement is published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from mediaguard.actions.dsa import EEA, ReasonCodes, StatementError, StatementInput, statement
+from mediaguard.store.review_repo import DecisionInfo, ReviewItemInfo
+
+
+def facts_for(decision: DecisionInfo, item: ReviewItemInfo) -> str:
+    """A public, personal-data-free account of why the decision was taken."""
+    verdict = item.verdict
+    scores: dict[str, Any] = verdict.get("scores", {})
+    parts: list[str] = []
+    flagged = [
+        f"{category} (score {float(scores[category]):.2f})"
+        for category in item.categories
+        if category in scores
+    ]
+    if flagged:
+        parts.append("automated classifiers flagged " + ", ".join(flagged))
+    listed = sorted({str(m.get("category")) for m in verdict.get("matches", [])})
+    if listed:
+        parts.append("the content matched hash lists of known " + ", ".join(listed) + " content")
+    kind = "video" if item.media_kind == "video" else "image"
+    who = "automatically" if decision.reviewer is None else "by a human reviewer"
+    parts.append(f"the {kind} was {_past(decision.action)} {who}")
+    return "; ".join(parts).capitalize() + "."
+
+
+def _past(action: str) -> str:
+    return {"remove": "removed", "restrict": "restricted"}.get(action, action)
+
+
+def statement_for(
+    decision: DecisionInfo,
+    item: ReviewItemInfo,
+    reasons: ReasonCodes,
+    *,
+    territorial_scope: Iterable[str] = EEA,
+) -> dict[str, object]:
+    """The Transparency Database statement of one remove or restrict decision.
+
+    Raises:
+        StatementError: when the decision is not exportable (approve, escalate) or its
+            reason code is unknown or has no DSA mapping; the message says which.
+    """
+    reason = reasons.get(decision.reason_code)
+    if reason is None:
+        raise StatementError(
+            f"reason_code: {decision.reason_code!r} is not in the reason codes file, so the "
+            "decision cannot be mapped to a DSA ground and category"
+        )
+    entry = StatementInput(
+        decision_id=decision.id,
+        action=decision.action,  # type: ignore[arg-type]  # checked by StatementInput
+        reason=reason,
+        automated_detection=decision.automated_detection,
+        automated_decision=decision.automated_decision,  # type: ignore[arg-type]
+        content_type="video" if item.media_kind == "video" else "image",
+        content_date=item.created_at.date(),
+        application_date=decision.created_at.date(),
+        facts=facts_for(decision, item),
+    )
+    return statement(entry, territorial_scope=territorial_scope)

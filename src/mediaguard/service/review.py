@@ -1,0 +1,150 @@
+"""From a verdict to the review queue: what goes to a person, with which preview.
+
+Design note: a ``review`` verdict becomes a queue item; a ``block`` verdict becomes a
+closed item with a fully automated decision, so it can be appealed and exported as a
+statement of reasons like any human decision. This runs after a sync scan answered and
+after a job committed, never inside the scan, so a failure here (a full disk, an
+unreadable preview) costs the reviewer a preview, never the caller their verdict.
+
+Previews are the only media the service keeps for review: a small clear JPEG and its
+shielded (greyscale, blurred) twin, under ``<data_dir>/previews/<item id>/`` with owner-
+only permissions. Reviewers are shown the shielded one until they reveal the clear one,
+and each reveal is audited (see :mod:`mediaguard.service.routers.review_ui`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Final, Literal
+
+from mediaguard.actions.preview import render_previews
+from mediaguard.errors import MediaguardError
+from mediaguard.store.review_repo import NewReviewItem, ReviewItemInfo, ReviewStore
+from mediaguard.verdict import Verdict
+
+log = logging.getLogger("mediaguard.service")
+
+PreviewKind = Literal["clear", "shielded"]
+
+#: Priority of a list match over a classifier score: a known hash outranks a guess.
+_LIST_BOOST: Final = 50
+
+
+def preview_path(data_dir: Path, item_id: str, kind: PreviewKind) -> Path:
+    """Where an item's preview of ``kind`` is stored."""
+    return data_dir / "previews" / item_id / f"{kind}.jpg"
+
+
+def priority(verdict: Verdict) -> int:
+    """Higher first: the top category score in percent, plus a boost for a list match."""
+    top = max(verdict.scores.values(), default=0.0)
+    boost = _LIST_BOOST if any(m.list for m in verdict.matches) else 0
+    return round(top * 100) + boost
+
+
+def categories(verdict: Verdict) -> tuple[str, ...]:
+    """The categories the verdict's reasons name, in order, without repeats."""
+    found = [r.category for r in verdict.reasons if r.category]
+    found += [m.category for m in verdict.matches]
+    return tuple(dict.fromkeys(found))
+
+
+def new_item(verdict: Verdict, *, job_id: str | None, has_preview: bool) -> NewReviewItem:
+    """The queue item of a verdict."""
+    return NewReviewItem(
+        source=verdict.source[:1024] or "upload",
+        sha256=verdict.hashes.sha256,
+        media_kind="video" if verdict.media.kind == "video" else "image",
+        machine_decision=verdict.decision,
+        categories=categories(verdict),
+        lists=tuple(dict.fromkeys(m.list for m in verdict.matches)),
+        priority=priority(verdict),
+        verdict_json=verdict.to_json(),
+        has_preview=has_preview,
+        job_id=job_id,
+    )
+
+
+def _write_previews(data_dir: Path, item_id: str, source: Path | bytes, verdict: Verdict) -> bool:
+    try:
+        previews = render_previews(source, verdict)
+    except MediaguardError as err:
+        log.warning("review item %s: no preview (%s)", item_id, err)
+        return False
+    folder = preview_path(data_dir, item_id, "clear").parent
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for kind, data in (("clear", previews.clear), ("shielded", previews.shielded)):
+        target = preview_path(data_dir, item_id, kind)  # type: ignore[arg-type]
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+    return True
+
+
+def discard_previews(data_dir: Path, item_id: str) -> None:
+    """Delete an item's previews, if it has any."""
+    shutil.rmtree(preview_path(data_dir, item_id, "clear").parent, ignore_errors=True)
+
+
+class ReviewIntake:
+    """Sends verdicts that need a person to the queue, with previews when configured.
+
+    Args:
+        review: the review store.
+        data_dir: where previews are kept.
+        previews: keep previews at all (without them reviewers see only the reasons).
+        automated_reason: the reason code recorded on automated blocks, by category;
+            ``"*"``, the fallback, must be present.
+    """
+
+    def __init__(
+        self,
+        review: ReviewStore,
+        data_dir: Path,
+        *,
+        previews: bool,
+        automated_reason: dict[str, str],
+    ) -> None:
+        """Remember where items and previews go."""
+        self.review = review
+        self.data_dir = data_dir
+        self.previews = previews
+        self.automated_reason = automated_reason
+
+    def take(
+        self, verdict: Verdict, source: Path | bytes, *, job_id: str | None = None
+    ) -> ReviewItemInfo | None:
+        """Queue a ``review`` verdict or record a ``block``; return the queued item.
+
+        Raises:
+            StoreError: when the database fails.
+        """
+        if verdict.decision == "block":
+            reason = self._reason(verdict)
+            self.review.record_automated(
+                new_item(verdict, job_id=job_id, has_preview=False),
+                action="remove",
+                reason_code=reason,
+            )
+            return None
+        if verdict.decision != "review":
+            return None
+        item_id = uuid.uuid4().hex
+        shown = self.previews and _write_previews(self.data_dir, item_id, source, verdict)
+        try:
+            return self.review.enqueue(
+                new_item(verdict, job_id=job_id, has_preview=shown), item_id=item_id
+            )
+        except BaseException:
+            discard_previews(self.data_dir, item_id)
+            raise
+
+    def _reason(self, verdict: Verdict) -> str:
+        for category in categories(verdict):
+            if category in self.automated_reason:
+                return self.automated_reason[category]
+        return self.automated_reason["*"]
