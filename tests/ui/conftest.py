@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,16 +182,14 @@ class Live:
         return self.base_url + (path if path.startswith("/") else "/" + path)
 
 
-@pytest.fixture
-def live_server(
-    tmp_path: Path, ui_scanner: Scanner, ui_settings_overrides: dict[str, Any]
-) -> Iterator[Live]:
-    """The service on a free loopback port, with its workers, on a migrated SQLite file."""
-    url = f"sqlite:///{tmp_path / 'ui.db'}"
+@contextmanager
+def _serving(root: Path, scanner: Scanner, overrides: dict[str, Any]) -> Iterator[Live]:
+    """Run the service on a migrated SQLite file under ``root`` until the block ends."""
+    url = f"sqlite:///{root / 'ui.db'}"
     with Store.open(url) as store:
         store.upgrade()
-    settings = make_settings(url, tmp_path / "service-data", **ui_settings_overrides)
-    runtime = ServiceRuntime.open(settings, scanner=ui_scanner)
+    settings = make_settings(url, root / "service-data", **overrides)
+    runtime = ServiceRuntime.open(settings, scanner=scanner)
     try:
         tokens: dict[str, str] = {}
         ids: dict[str, int] = {}
@@ -218,3 +217,25 @@ def live_server(
             server.stop()
     finally:
         runtime.close()
+
+
+@pytest.fixture
+def live_server(
+    tmp_path: Path, ui_scanner: Scanner, ui_settings_overrides: dict[str, Any]
+) -> Iterator[Live]:
+    """The service on a free loopback port, with its workers, on a migrated SQLite file."""
+    with _serving(tmp_path, ui_scanner, ui_settings_overrides) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def module_live_server(
+    tmp_path_factory: pytest.TempPathFactory, ui_scanner: Scanner
+) -> Iterator[Live]:
+    """One live server for a whole module, with default settings.
+
+    Starting a server costs about a second; a module whose tests keep out of each
+    other's way (each works on its own items and reviewers) shares one.
+    """
+    with _serving(tmp_path_factory.mktemp("live"), ui_scanner, {}) as live:
+        yield live

@@ -1,0 +1,181 @@
+"""The review UI in a real Chromium: log in, queue, shielded preview, reveal, decide.
+
+Items reach the queue the way they do in production: a hash list with action
+``review`` holds a real photo's MD5, and the photo is scanned through ``POST /v1/scan``
+on the running service, whose intake queues it with its previews. The browser then does
+what a reviewer does, and the test checks what must be true afterwards: the audit log
+names the reviewer for the reveal and the decision, its chain verifies, and the item
+has left the queue.
+
+``MEDIAGUARD_SCREENSHOTS=1`` also writes ``docs/screenshots/review-queue.png`` and
+``review-item.png`` from the same run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from mediaguard.store.review_repo import ReviewItemInfo
+
+# The service suite's helpers; pytest puts tests/ on sys.path for these test packages.
+from service._support import Keys, wait_for
+
+from .conftest import Live
+
+PASSWORD = "correct horse battery"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def _queue_photo(live: Live, photos: Any, name: str) -> ReviewItemInfo:
+    """Scan a real photo whose MD5 is on a ``review`` list; wait for its queue item."""
+    data = photos.file(name)
+    with httpx.Client(base_url=live.base_url, timeout=30) as http:
+        lists = Keys.auth(live.keys.lists)
+        if http.get("/v1/hashlists/suspect", headers=lists).status_code == 404:
+            created = http.post(
+                "/v1/hashlists",
+                json={"name": "suspect", "category": "sexual", "action": "review"},
+                headers=lists,
+            )
+            assert created.status_code == 201, created.text
+        imported = http.post(
+            "/v1/hashlists/suspect/entries",
+            json=[{"signal_type": "md5", "value": hashlib.md5(data).hexdigest()}],
+            headers=lists,
+        )
+        assert imported.status_code == 200, imported.text
+        scanned = http.post(
+            "/v1/scan", files={"file": (f"{name}.jpg", data)}, headers=Keys.auth(live.keys.scan)
+        )
+    assert scanned.status_code == 200, scanned.text
+    assert scanned.json()["decision"] == "review"
+
+    def queued() -> list[ReviewItemInfo]:
+        return [i for i in live.runtime.review.queue(None) if i.source == f"{name}.jpg"]
+
+    (item,) = wait_for(queued)
+    assert item.has_preview
+    return item
+
+
+def _log_in(page: Any, live: Live, username: str, path: str = "/review") -> None:
+    """Open ``path`` logged out, land on the log-in page, log in, come back to ``path``."""
+    page.goto(live.url(path))
+    assert page.url.startswith(live.url("/review/login?next="))
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(live.url(path))
+
+
+def _pixels(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+
+
+def _screenshot(page: Any, name: str) -> None:
+    if os.environ.get("MEDIAGUARD_SCREENSHOTS", "").strip() in ("", "0"):
+        return
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=False)
+
+
+def test_review_an_item_from_log_in_to_decision(
+    page: Any, module_live_server: Live, photos: Any
+) -> None:
+    live = module_live_server
+    review = live.runtime.review
+    item = _queue_photo(live, photos, "grace_hopper")
+    review.create_reviewer("alice", PASSWORD)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+
+    _log_in(page, live, "alice")
+
+    row = page.locator(f'a.row-link[href="/review/items/{item.id}"]')
+    assert row.inner_text() == "grace_hopper.jpg"
+    _screenshot(page, "review-queue.png")
+
+    with page.expect_response(lambda r: r.url.endswith("/preview/shielded")) as shielded:
+        row.click()
+    page.wait_for_url(live.url(f"/review/items/{item.id}"))
+    image = page.locator("#preview-image")
+    assert image.get_attribute("src") == f"/review/items/{item.id}/preview/shielded"
+    assert "Shielded preview" in (image.get_attribute("alt") or "")
+    assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+    grey = _pixels(shielded.value.body())
+    assert (grey[..., 0] == grey[..., 1]).all()
+    assert (grey[..., 1] == grey[..., 2]).all()
+    _screenshot(page, "review-item.png")
+
+    with page.expect_response(lambda r: r.url.endswith("/preview/clear")) as clear:
+        page.get_by_role("button", name="Reveal").click()
+    revealed = page.locator("#preview-image.clear")
+    revealed.wait_for(state="visible")
+    assert revealed.get_attribute("src") == f"/review/items/{item.id}/preview/clear"
+    assert clear.value.status == 200
+    colour = _pixels(clear.value.body())
+    assert (colour[..., 0] != colour[..., 2]).any(), "the clear preview keeps its colours"
+    assert revealed.evaluate("img => img.complete && img.naturalWidth > 0")
+    # htmx swapped the image in place: no navigation to the no-script ?show=clear page.
+    assert page.url == live.url(f"/review/items/{item.id}")
+
+    page.check("#action-remove")
+    page.select_option("#reason_code", "sexual_content")
+    page.fill("#note", "explicit; matches the suspect list")
+    page.click("#decide")
+    page.wait_for_url(live.url("/review"))
+
+    assert "Nothing is waiting for review" in page.locator("#queue").inner_text()
+    alice = [
+        (e.action, e.subject)
+        for e in review.audit_entries()
+        if e.actor == "reviewer:alice" and e.action in ("preview.reveal", "decision.create")
+    ]
+    (decision,) = review.decisions_for(item.id)
+    assert alice == [("preview.reveal", item.id), ("decision.create", decision.id)]
+    assert (decision.action, decision.reason_code) == ("remove", "sexual_content")
+    assert decision.note == "explicit; matches the suspect list"
+    assert review.verify_audit().ok
+    assert all(i.id != item.id for i in review.queue(None))
+    assert not [m for m in console if "Content Security Policy" in m], console
+
+
+def test_a_tampered_csrf_token_is_refused(page: Any, module_live_server: Live, photos: Any) -> None:
+    live = module_live_server
+    item = _queue_photo(live, photos, "astronaut")
+    live.runtime.review.create_reviewer("bob", PASSWORD)
+    _log_in(page, live, "bob", f"/review/items/{item.id}")
+
+    page.locator('#decision-form input[name="csrf_token"]').evaluate(
+        "input => { input.value = input.value.slice(1) + 'x' }"
+    )
+    page.check("#action-approve")
+    page.select_option("#reason_code", "no_violation")
+    with page.expect_response(lambda r: r.url.endswith("/decide")) as answer:
+        page.click("#decide")
+
+    assert answer.value.status == 403
+    assert page.get_by_role("heading", name="Form expired").is_visible()
+    assert live.runtime.review.decisions_for(item.id) == []
+    assert live.runtime.review.get_item(item.id).state == "open"
+
+
+@pytest.mark.parametrize("path", ["/review", "/review/items/" + "0" * 32])
+def test_logged_out_navigation_lands_on_the_log_in_page(
+    page: Any, module_live_server: Live, path: str
+) -> None:
+    page.goto(module_live_server.url(path))
+
+    assert page.url.startswith(module_live_server.url("/review/login?next="))
+    assert page.get_by_role("heading", name="Log in to review").is_visible()
+    assert page.get_by_label("User name").is_visible()
