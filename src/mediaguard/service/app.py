@@ -36,7 +36,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mediaguard.service import errors
 from mediaguard.service.errors import ErrorDetail, ErrorResponse
 from mediaguard.service.jobs import BackgroundWorkers
-from mediaguard.service.routers import hashlists, health, jobs, review_ui, scan, webhooks
+from mediaguard.service.routers import (
+    hashlists,
+    health,
+    jobs,
+    review_api,
+    review_ui,
+    scan,
+    webhooks,
+)
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.service.settings import ServiceSettings, load_settings
 
@@ -187,7 +195,7 @@ def create_app(settings: ServiceSettings, *, runtime: ServiceRuntime | None = No
     app.add_middleware(RequestContext, fastapi_app=app)
     # Routes spell out their full paths (no router prefixes), so the route a request
     # matched carries the template that metrics are labelled with.
-    for module in (scan, jobs, webhooks, hashlists, health):
+    for module in (scan, jobs, webhooks, hashlists, review_api, health):
         app.include_router(module.router)
     review_ui.install(app)
     return app

@@ -20,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from mediaguard.service.auth import Principal, Scope, authenticate, require
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.service.settings import ServiceSettings
+from mediaguard.store import audit
 from mediaguard.store.service_repo import ServiceStore
 
 _bearer = HTTPBearer(
@@ -62,6 +63,8 @@ async def get_principal(runtime: RuntimeDep, credentials: Credentials) -> Princi
     token = credentials.credentials if credentials is not None else None
     principal = await run_in_threadpool(authenticate, runtime.db, token)
     runtime.limiter.check(principal.key)
+    # Audit records written while serving this request name the key that made it.
+    audit.attribute_to(f"key:{principal.key.key_id}")
     return principal
 
 
@@ -81,3 +84,4 @@ def scoped(scope: Scope) -> Callable[[Principal], Principal]:
 ScanKey = Annotated[Principal, Depends(scoped(Scope.SCAN))]
 ListsKey = Annotated[Principal, Depends(scoped(Scope.LISTS))]
 AdminKey = Annotated[Principal, Depends(scoped(Scope.ADMIN))]
+ReviewKey = Annotated[Principal, Depends(scoped(Scope.REVIEW))]

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mediaguard.actions.dsa import StatementError
 from mediaguard.errors import (
     ConfigError,
     CorruptMedia,
@@ -44,6 +45,7 @@ from mediaguard.store.repo import (
     SchemaError,
     StoreError,
 )
+from mediaguard.store.review_repo import ConflictError, PermissionDenied
 from mediaguard.store.service_repo import IdempotencyConflict
 
 log = logging.getLogger("mediaguard.service")
@@ -96,6 +98,9 @@ _TYPED: Final[tuple[tuple[type[Exception], int, str], ...]] = (
     (ConfigError, 400, "config_error"),
     (TargetRefused, 400, "webhook_target_refused"),
     (IdempotencyConflict, 409, "idempotency_conflict"),
+    (StatementError, 409, "not_exportable"),
+    (ConflictError, 409, "conflict"),
+    (PermissionDenied, 403, "forbidden"),
     (NotFoundError, 404, "not_found"),
     (AlreadyExistsError, 409, "already_exists"),
     (InvalidInputError, 400, "invalid_input"),

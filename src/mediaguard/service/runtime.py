@@ -138,6 +138,7 @@ class ServiceRuntime:
     limiter: RateLimiter
     retention: MediaRetention
     review: ReviewStore
+    reasons: ReasonCodes
     intake: ReviewIntake | None
     scan_slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(cpu_count())
@@ -197,6 +198,7 @@ class ServiceRuntime:
                 loaded = scanner.with_policy(policy, matcher=matcher)
             db = ServiceStore(store)
             review = ReviewStore(store)
+            reasons = load_reasons(settings.review_reasons)
             _audit_policy(review, policy)
             intake = None
             if settings.review_queue:
@@ -204,7 +206,7 @@ class ServiceRuntime:
                     review,
                     data,
                     previews=settings.review_previews,
-                    automated_reason=_automated(load_reasons(settings.review_reasons)),
+                    automated_reason=_automated(reasons),
                 )
             spool = Spool(data / "spool")
             spool.sweep_incoming()
@@ -223,6 +225,7 @@ class ServiceRuntime:
             limiter=RateLimiter(settings.rate_limit_per_minute),
             retention=retention or KeepSetting(settings.keep_media),
             review=review,
+            reasons=reasons,
             intake=intake,
         )
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from mediaguard.match.types import Match
 from mediaguard.policy.model import ListAction
 from mediaguard.store.repo import HashListInfo
+from mediaguard.store.review_repo import AppealInfo, DecisionInfo, ReviewItemInfo
 from mediaguard.store.service_repo import DeliveryInfo, EndpointInfo, JobInfo
 from mediaguard.verdict import ScanFailure, Verdict
 
@@ -343,3 +344,112 @@ def dump(model: BaseModel) -> dict[str, Any]:
     """A model as plain JSON data (datetimes as ISO strings), for event payloads."""
     data: dict[str, Any] = json.loads(model.model_dump_json())
     return data
+
+
+# ---------------------------------------------------------------------------- review
+
+ItemState = Literal["open", "escalated", "appealed", "closed"]
+DecisionAction = Literal["approve", "remove", "restrict", "escalate"]
+
+
+class ReviewItemPublic(_Output):
+    """An item in (or through) human review, with the verdict that flagged it."""
+
+    id: str
+    state: ItemState
+    priority: int = Field(description="Higher is reviewed first.")
+    media_kind: Literal["image", "video"]
+    machine_decision: Literal["allow", "review", "block"]
+    categories: list[str]
+    lists: list[str]
+    job_id: str | None
+    sha256: str
+    created_at: datetime
+    updated_at: datetime
+    verdict: Verdict | None = Field(
+        default=None, description="The verdict; in single-item responses only."
+    )
+
+    @classmethod
+    def from_info(cls, info: ReviewItemInfo, *, with_verdict: bool = False) -> Self:
+        """The public view of a stored item."""
+        return cls(
+            id=info.id,
+            state=info.state,  # type: ignore[arg-type]  # CHECK constraint
+            priority=info.priority,
+            media_kind=info.media_kind,  # type: ignore[arg-type]
+            machine_decision=info.machine_decision,  # type: ignore[arg-type]
+            categories=list(info.categories),
+            lists=list(info.lists),
+            job_id=info.job_id,
+            sha256=info.sha256,
+            created_at=info.created_at,
+            updated_at=info.updated_at,
+            verdict=Verdict.model_validate_json(info.verdict_json) if with_verdict else None,
+        )
+
+
+class AppealPublic(_Output):
+    """An appeal of a decision and, once a different reviewer decided, its outcome."""
+
+    id: str
+    decision_id: str
+    state: Literal["open", "resolved"]
+    outcome: Literal["upheld", "reversed"] | None
+    resolution_id: str | None = Field(description="The decision that resolved the appeal.")
+    created_at: datetime
+    resolved_at: datetime | None
+
+    @classmethod
+    def from_info(cls, info: AppealInfo) -> Self:
+        """The public view of a stored appeal (the appellant's reason stays internal)."""
+        return cls(
+            id=info.id,
+            decision_id=info.decision_id,
+            state=info.state,  # type: ignore[arg-type]
+            outcome=info.outcome,  # type: ignore[arg-type]
+            resolution_id=info.resolution_id,
+            created_at=info.created_at,
+            resolved_at=info.resolved_at,
+        )
+
+
+class DecisionPublic(_Output):
+    """A decision about an item: what, why, and whether a person or the pipeline took it."""
+
+    id: str = Field(description="Stable id; the DSA statement's puid.")
+    item_id: str
+    action: DecisionAction
+    reason_code: str
+    automated_detection: bool
+    automated_decision: Literal["fully", "partially", "not"]
+    decided_by: Literal["reviewer", "pipeline"]
+    appeal_id: str | None = Field(description="The appeal this decision resolved.")
+    created_at: datetime
+    appeals: list[AppealPublic]
+
+    @classmethod
+    def from_info(cls, info: DecisionInfo, appeals: list[AppealInfo]) -> Self:
+        """The public view; the reviewer's name and note stay internal."""
+        return cls(
+            id=info.id,
+            item_id=info.item_id,
+            action=info.action,  # type: ignore[arg-type]
+            reason_code=info.reason_code,
+            automated_detection=info.automated_detection,
+            automated_decision=info.automated_decision,  # type: ignore[arg-type]
+            decided_by="pipeline" if info.reviewer is None else "reviewer",
+            appeal_id=info.appeal_id,
+            created_at=info.created_at,
+            appeals=[AppealPublic.from_info(a) for a in appeals],
+        )
+
+
+class AppealCreate(_Input):
+    """Ask for a decision to be taken again by a different reviewer."""
+
+    reason: str = Field(
+        default="",
+        max_length=4000,
+        description="What the appellant says; kept for the reviewer, never published.",
+    )

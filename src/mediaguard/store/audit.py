@@ -50,6 +50,15 @@ def acting_as(actor: str) -> Iterator[None]:
         _actor.reset(token)
 
 
+def attribute_to(actor: str) -> None:
+    """Attribute the records of the rest of the current context (e.g. one request) to ``actor``.
+
+    For entry points that cannot wrap their work in :func:`acting_as`, such as an async
+    web dependency whose context the request handler then runs in.
+    """
+    _actor.set(actor[:160])
+
+
 def current_actor() -> str:
     """Who the records appended now are attributed to."""
     return _actor.get()

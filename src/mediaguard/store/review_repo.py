@@ -755,7 +755,11 @@ class ReviewStore:
             return [_decision(row) for row in conn.execute(stmt)]
 
     def decisions_since(
-        self, since: datetime, actions: Iterable[str] = ("remove", "restrict")
+        self,
+        since: datetime,
+        actions: Iterable[str] = ("remove", "restrict"),
+        *,
+        limit: int | None = None,
     ) -> list[tuple[DecisionInfo, ReviewItemInfo]]:
         """Decisions taken at or after ``since`` with their items, oldest first."""
         stmt = (
@@ -764,6 +768,7 @@ class ReviewStore:
             .join(ReviewItem, ReviewItem.id == Decision.item_id)
             .where(Decision.created_at >= since, Decision.action.in_(tuple(actions)))
             .order_by(Decision.created_at, Decision.id)
+            .limit(limit)
         )
         n = len(_DECISION_COLUMNS)
         with _translated("read decisions"), self._engine.connect() as conn:
