@@ -537,8 +537,10 @@ def test_decision_is_recorded_and_leads_to_the_next_item(ui: Ui, photos: Any) ->
     created = ui.runtime.review.last_audit("decision.create", decision.id)
     assert created is not None
     assert created.actor == "reviewer:alice"
-    last = _decide(client, second.id, action="approve", reason_code="no_violation")
-    assert last.headers["location"] == "/review"
+    # An escalated item stays in the queue, higher up; "next" is another item.
+    escalated = _decide(client, second.id, action="escalate", reason_code="needs_specialist")
+    assert escalated.headers["location"] == "/review"
+    assert ui.runtime.review.get_item(second.id).state == "escalated"
 
 
 @pytest.mark.parametrize(

@@ -153,14 +153,21 @@ def _reasons(path: Path | None) -> ReasonCodes:
 def _key(data_dir: Path) -> bytes:
     """The log-in form key, created on first use with owner-only permissions."""
     path = data_dir / "review-ui.key"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.is_file():
         return path.read_bytes()
-    key = secrets.token_bytes(32)
+    # Written aside and linked into place, so a process starting at the same moment
+    # sees either no key or the whole key, and the first link wins.
+    draft = data_dir / f".review-ui.key.{secrets.token_hex(8)}"
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as out:
-        out.write(key)
-    return key
+        out.write(secrets.token_bytes(32))
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_bytes()
 
 
 def _login_signature(runtime: ServiceRuntime, nonce: str) -> str:
@@ -555,7 +562,8 @@ def decide(
     if form.error is not None:
         item = runtime.review.get_item(item.id)
         return _item_page(request, runtime, reviewing, item, form, status_code=status)
-    following = runtime.review.queue(reviewer.id, limit=1)
+    # An escalated item stays waiting (higher up), so "next" must skip it.
+    following = [i for i in runtime.review.queue(reviewer.id, limit=2) if i.id != item.id]
     target = f"/review/items/{following[0].id}" if following else "/review"
     return RedirectResponse(target, status_code=303)
 
