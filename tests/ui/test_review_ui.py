@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mediaguard.actions.dsa import validate
 from mediaguard.store.review_repo import ReviewItemInfo
 
 # The service suite's helpers; pytest puts tests/ on sys.path for these test packages.
@@ -147,6 +148,20 @@ def test_review_an_item_from_log_in_to_decision(
     assert decision.note == "explicit; matches the suspect list"
     assert review.verify_audit().ok
     assert all(i.id != item.id for i in review.queue(None))
+    # The decision's DSA statement, as the platform fetches it, is valid and anonymous.
+    with httpx.Client(base_url=live.base_url, timeout=30) as http:
+        answer = http.get(
+            f"/v1/decisions/{decision.id}/statement", headers=Keys.auth(live.keys.review)
+        )
+    assert answer.status_code == 200, answer.text
+    statement = answer.json()
+    assert validate(statement) == []
+    assert statement["puid"] == decision.id
+    assert statement["automated_detection"] == "Yes"
+    assert statement["automated_decision"] == "AUTOMATED_DECISION_NOT_AUTOMATED"
+    assert statement["decision_visibility"] == ["DECISION_VISIBILITY_CONTENT_REMOVED"]
+    for private in ("alice", "grace_hopper", "matches the suspect list"):
+        assert private not in answer.text
     assert not [m for m in console if "Content Security Policy" in m], console
 
 
