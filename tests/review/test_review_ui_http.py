@@ -267,6 +267,22 @@ def test_failed_login_gives_one_generic_message(ui: Ui, username: str, password:
     assert ui.client.get("/review").status_code == 303
 
 
+def test_repeated_failed_logins_are_throttled(ui: Ui) -> None:
+    ui.runtime.review.create_reviewer("alice", PASSWORD)
+    limit = ui.runtime.login_throttle.per_account
+    for _ in range(limit):
+        assert _login(ui.client, "alice", "wrong password!").status_code == 401
+
+    refused = _login(ui.client, "alice", PASSWORD)
+
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert SESSION_COOKIE not in refused.cookies
+    # Another account from the same address still gets in (under the address's limit).
+    ui.runtime.review.create_reviewer("bob", PASSWORD)
+    assert _login(ui.client, "bob", PASSWORD).status_code == 303
+
+
 def test_disabled_reviewer_cannot_log_in_and_loses_sessions(ui: Ui) -> None:
     client = _reviewer(ui, "alice")
     ui.runtime.review.disable_reviewer("alice")

@@ -217,3 +217,61 @@ class RateLimiter:
             f"rate limit of {limit} requests per minute exceeded for this key",
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
+
+
+class LoginThrottle:
+    """Failed log-ins per account and per client address, in a sliding window.
+
+    Each failure costs the attacker one scrypt check (~50 ms), which alone would allow
+    thousands of guesses an hour; after ``per_account`` failures for one user name, or
+    ``per_address`` from one address, within ``window_seconds``, further attempts are
+    refused without checking the password until the window has moved on. Counts live in
+    this process's memory, like the API rate limits: several processes each allow their
+    own budget.
+    """
+
+    def __init__(
+        self, *, per_account: int = 5, per_address: int = 20, window_seconds: float = 900.0
+    ) -> None:
+        """Start with no failures."""
+        self.per_account = per_account
+        self.per_address = per_address
+        self.window_seconds = window_seconds
+        self._lock = threading.Lock()
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, key: str, now: float) -> list[float]:
+        # Called with the lock held.
+        kept = [t for t in self._failures.get(key, []) if now - t < self.window_seconds]
+        if kept:
+            self._failures[key] = kept
+        else:
+            self._failures.pop(key, None)
+        return kept
+
+    def retry_after(self, username: str, address: str) -> int:
+        """Seconds until another attempt is allowed, or 0 when it is allowed now."""
+        now = time.monotonic()
+        wait = 0.0
+        with self._lock:
+            for key, limit in (
+                (f"user:{username}", self.per_account),
+                (f"addr:{address}", self.per_address),
+            ):
+                recent = self._recent(key, now)
+                if len(recent) >= limit:
+                    wait = max(wait, recent[-limit] + self.window_seconds - now)
+        return math.ceil(wait)
+
+    def failed(self, username: str, address: str) -> None:
+        """Count one failed attempt against the account and the address."""
+        now = time.monotonic()
+        with self._lock:
+            for key in (f"user:{username}", f"addr:{address}"):
+                self._recent(key, now)
+                self._failures.setdefault(key, []).append(now)
+
+    def succeeded(self, username: str) -> None:
+        """Forget the account's failures once its owner got in."""
+        with self._lock:
+            self._failures.pop(f"user:{username}", None)

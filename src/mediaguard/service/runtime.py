@@ -30,7 +30,7 @@ from mediaguard.match.lists import ListMatcher
 from mediaguard.match.types import Match, SignalType
 from mediaguard.policy.model import Policy
 from mediaguard.scanner import MatchOutcome, MatchQuery, Scanner
-from mediaguard.service.auth import RateLimiter
+from mediaguard.service.auth import LoginThrottle, RateLimiter
 from mediaguard.service.metrics import Metrics
 from mediaguard.service.review import ReviewIntake
 from mediaguard.service.settings import ServiceSettings, cpu_count
@@ -143,6 +143,7 @@ class ServiceRuntime:
     scan_slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(cpu_count())
     )
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     jobs_waiting: threading.Event = field(default_factory=threading.Event)
     events_waiting: threading.Event = field(default_factory=threading.Event)
     owns_store: bool = True

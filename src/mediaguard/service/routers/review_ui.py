@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib.resources import files
+from math import ceil
 from pathlib import Path
 from typing import Annotated, Any, Final, cast, get_args
 from urllib.parse import quote, urlsplit
@@ -349,8 +350,23 @@ def login(
     if not expected or not hmac.compare_digest(login_token, expected):
         return _csrf_refused(request)
     target = safe_next(next)
-    reviewer = runtime.review.authenticate(username.strip(), password)
+    name = username.strip()
+    address = request.client.host if request.client else "unknown"
+    throttle = runtime.login_throttle
+    wait = throttle.retry_after(name, address)
+    if wait:
+        refused = _login_page(
+            request,
+            runtime,
+            target,
+            error=f"Too many failed log-ins. Try again in {ceil(wait / 60)} min.",
+            status_code=429,
+        )
+        refused.headers["Retry-After"] = str(wait)
+        return refused
+    reviewer = runtime.review.authenticate(name, password)
     if reviewer is None:
+        throttle.failed(name, address)
         return _login_page(
             request,
             runtime,
@@ -358,6 +374,7 @@ def login(
             error="Wrong user name or password, or the account is disabled.",
             status_code=401,
         )
+    throttle.succeeded(name)
     hours = runtime.settings.review_session_hours
     token, _ = runtime.review.create_session(reviewer, timedelta(hours=hours))
     response = RedirectResponse(target, status_code=303)
