@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -303,3 +304,27 @@ def test_review_queue_can_be_turned_off(
         assert runtime.review.queue(None) == []
     finally:
         runtime.close()
+
+
+def test_previews_of_decided_items_are_deleted_after_their_retention(
+    runtime: ServiceRuntime, client: httpx.Client, keys: Keys, photos: Any, flagged: dict[str, Any]
+) -> None:
+    other = photos.file("coffee")
+    _list(runtime, "suspected-2", "review", "csam", other)
+    _scan(client, keys, other, "second.png")
+    waiting = wait_for(lambda: [i for i in runtime.review.queue(None) if i.id != flagged["id"]])
+    alice = _reviewer(runtime, "alice")
+    runtime.review.decide(flagged["id"], alice, action="remove", reason_code="known_csam_match")
+    assert runtime.intake is not None
+    # A decision this instant is not yet past a 30-day retention...
+    assert runtime.intake.sweep() == 0
+    assert preview_path(runtime.data_dir, flagged["id"], "clear").exists()
+    # ...but is past a retention of a millisecond.
+    runtime.intake.preview_days = 1e-3 / 86400
+    time.sleep(0.01)
+    assert runtime.intake.sweep() == 1
+    assert not preview_path(runtime.data_dir, flagged["id"], "clear").exists()
+    assert not preview_path(runtime.data_dir, flagged["id"], "shielded").exists()
+    assert runtime.review.get_item(flagged["id"]).has_preview is False
+    # The item still waiting keeps its preview.
+    assert preview_path(runtime.data_dir, waiting[0].id, "shielded").exists()

@@ -17,12 +17,15 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Final, Literal
 
 from mediaguard.actions.preview import render_previews
 from mediaguard.errors import MediaguardError
+from mediaguard.store.models import utcnow
 from mediaguard.store.review_repo import NewReviewItem, ReviewItemInfo, ReviewStore
 from mediaguard.verdict import Verdict
 
@@ -30,6 +33,8 @@ log = logging.getLogger("mediaguard.service")
 
 PreviewKind = Literal["clear", "shielded"]
 
+#: How often decided items' previews are looked for and deleted.
+_SWEEP_SECONDS: Final = 3600.0
 #: Priority of a list match over a classifier score: a known hash outranks a guess.
 _LIST_BOOST: Final = 50
 
@@ -108,12 +113,42 @@ class ReviewIntake:
         *,
         previews: bool,
         automated_reason: dict[str, str],
+        preview_days: float = 30.0,
     ) -> None:
         """Remember where items and previews go."""
         self.review = review
         self.data_dir = data_dir
         self.previews = previews
         self.automated_reason = automated_reason
+        self.preview_days = preview_days
+        self._next_sweep = 0.0
+
+    def sweep(self) -> int:
+        """Delete the previews of items decided more than ``preview_days`` ago.
+
+        Returns:
+            How many items' previews were deleted.
+
+        Raises:
+            StoreError: when the database fails.
+        """
+        cutoff = utcnow() - timedelta(days=self.preview_days)
+        removed = 0
+        while expired := self.review.expired_previews(cutoff):
+            for item_id in expired:
+                discard_previews(self.data_dir, item_id)
+                self.review.forget_preview(item_id)
+                removed += 1
+        if removed:
+            log.info("deleted the previews of %d decided review item(s)", removed)
+        return removed
+
+    def _sweep_now_and_then(self) -> None:
+        # At most hourly, from the thread that queues items: no extra thread to manage.
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + _SWEEP_SECONDS
+            self.sweep()
 
     def take(
         self, verdict: Verdict, source: Path | bytes, *, job_id: str | None = None
@@ -123,6 +158,7 @@ class ReviewIntake:
         Raises:
             StoreError: when the database fails.
         """
+        self._sweep_now_and_then()
         if verdict.decision == "block":
             reason = self._reason(verdict)
             self.review.record_automated(

@@ -208,6 +208,7 @@ class ServiceRuntime:
                     data,
                     previews=settings.review_previews,
                     automated_reason=_automated(reasons),
+                    preview_days=settings.review_preview_days,
                 )
             spool = Spool(data / "spool")
             spool.sweep_incoming()

@@ -163,6 +163,12 @@ class ServiceSettings(BaseSettings):
         description="Keep a small preview of each queued item for reviewers (shown "
         "blurred and greyscale until revealed); off: reviewers see only the reasons.",
     )
+    review_preview_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Days a decided item keeps its preview (for appeals); then it is "
+        "deleted. Waiting items always keep theirs.",
+    )
     review_reasons: Path | None = Field(
         default=None,
         description="Reason codes TOML (with their DSA mapping); default: shipped.",

@@ -581,6 +581,27 @@ class ReviewStore:
                 lists.update(_split(names))
         return sorted(categories), sorted(lists)
 
+    def expired_previews(self, closed_before: datetime, *, limit: int = 1000) -> list[str]:
+        """Ids of items closed before ``closed_before`` that still have a preview."""
+        stmt = (
+            select(ReviewItem.id)
+            .where(
+                ReviewItem.state == "closed",
+                ReviewItem.has_preview.is_(True),
+                ReviewItem.updated_at < closed_before,
+            )
+            .limit(limit)
+        )
+        with _translated("find expired previews"), self._engine.connect() as conn:
+            return [row[0] for row in conn.execute(stmt)]
+
+    def forget_preview(self, item_id: str) -> None:
+        """Record that an item's preview was deleted."""
+        with _translated("forget a preview"), self._engine.begin() as conn:
+            conn.execute(
+                update(ReviewItem).where(ReviewItem.id == item_id).values(has_preview=False)
+            )
+
     def reveal(self, item_id: str, reviewer: ReviewerInfo) -> None:
         """Record that ``reviewer`` chose to see the unblurred preview."""
         item = self.get_item(item_id)
