@@ -194,3 +194,40 @@ def test_logged_out_navigation_lands_on_the_log_in_page(
     assert page.url.startswith(module_live_server.url("/review/login?next="))
     assert page.get_by_role("heading", name="Log in to review").is_visible()
     assert page.get_by_label("User name").is_visible()
+
+
+def test_an_item_can_be_decided_with_the_keyboard_alone(
+    page: Any, module_live_server: Live, photos: Any
+) -> None:
+    live = module_live_server
+    review = live.runtime.review
+    item = _queue_photo(live, photos, "chelsea")
+    review.create_reviewer("carol", PASSWORD)
+    _log_in(page, live, "carol", f"/review/items/{item.id}")
+
+    # Every control of the decision form is reachable by its label.
+    for label in ("Approve", "Remove", "Restrict", "Escalate", "Reason code", "Note"):
+        assert page.get_by_label(label, exact=False).first.is_visible(), label
+    # From the first action, with keys only: choose Escalate, a reason, a note, submit.
+    page.focus("#action-approve")
+    for _ in range(3):
+        page.keyboard.press("ArrowDown")
+    assert page.is_checked("#action-escalate")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "reason_code"
+    page.select_option("#reason_code", "needs_specialist")  # a native select's own keys
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "note"
+    page.keyboard.type("second opinion")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "decide"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+    (decision,) = review.decisions_for(item.id)
+    assert (decision.action, decision.reason_code, decision.note) == (
+        "escalate",
+        "needs_specialist",
+        "second opinion",
+    )
+    assert review.get_item(item.id).state == "escalated"
