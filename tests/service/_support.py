@@ -23,8 +23,10 @@ import uvicorn
 from PIL import Image
 
 from mediaguard.service.app import create_app
+from mediaguard.service.auth import create_key
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.service.settings import ServiceSettings
+from mediaguard.store.service_repo import ServiceStore
 
 SECRET = "test-signing-secret-" + secrets.token_hex(16)
 
@@ -64,6 +66,23 @@ class Keys:
     def auth(token: str) -> dict[str, str]:
         """The Authorization header for a token."""
         return {"Authorization": f"Bearer {token}"}
+
+
+def make_keys(db: ServiceStore) -> Keys:
+    """One fresh key per scope, and one limited to 2 requests a minute."""
+    made: dict[str, str] = {}
+    ids: dict[str, int] = {}
+    for name, scopes, limit in (
+        ("scan", ["scan"], None),
+        ("lists", ["lists"], None),
+        ("review", ["review"], None),
+        ("admin", ["admin"], None),
+        ("limited", ["scan"], 2),
+    ):
+        info, token = create_key(db, scopes, name=name, rate_limit_per_minute=limit)
+        made[name] = token
+        ids[name] = info.id
+    return Keys(**made, ids=ids)
 
 
 class LiveServer:

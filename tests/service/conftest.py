@@ -21,12 +21,11 @@ import httpx
 import pytest
 
 from mediaguard.scanner import Scanner
-from mediaguard.service.auth import create_key
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.service.settings import ServiceSettings
 from mediaguard.store import Store
 
-from ._support import Keys, LiveServer, Receiver, make_settings
+from ._support import Keys, LiveServer, Receiver, make_keys, make_settings
 
 
 @pytest.fixture(scope="session")
@@ -68,19 +67,7 @@ def runtime(settings: ServiceSettings, base_scanner: Scanner) -> Iterator[Servic
 @pytest.fixture
 def keys(runtime: ServiceRuntime) -> Keys:
     """Fresh keys for the test's database."""
-    made: dict[str, str] = {}
-    ids: dict[str, int] = {}
-    for name, scopes, limit in (
-        ("scan", ["scan"], None),
-        ("lists", ["lists"], None),
-        ("review", ["review"], None),
-        ("admin", ["admin"], None),
-        ("limited", ["scan"], 2),
-    ):
-        info, token = create_key(runtime.db, scopes, name=name, rate_limit_per_minute=limit)
-        made[name] = token
-        ids[name] = info.id
-    return Keys(**made, ids=ids)
+    return make_keys(runtime.db)
 
 
 @pytest.fixture

@@ -33,13 +33,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from mediaguard.scanner import Scanner
-from mediaguard.service.auth import create_key
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.service.settings import ServiceSettings
 from mediaguard.store import Store
 
 # The service suite's helpers; pytest puts tests/ on sys.path for these test packages.
-from service._support import Keys, LiveServer, make_settings
+from service._support import Keys, LiveServer, make_keys, make_settings
 
 #: Where Debian's chromium package puts its launcher; override with $MEDIAGUARD_CHROMIUM.
 CHROMIUM = os.environ.get("MEDIAGUARD_CHROMIUM", "/usr/bin/chromium")
@@ -191,18 +190,7 @@ def _serving(root: Path, scanner: Scanner, overrides: dict[str, Any]) -> Iterato
     settings = make_settings(url, root / "service-data", **overrides)
     runtime = ServiceRuntime.open(settings, scanner=scanner)
     try:
-        tokens: dict[str, str] = {}
-        ids: dict[str, int] = {}
-        for name, scopes, limit in (
-            ("scan", ["scan"], None),
-            ("lists", ["lists"], None),
-            ("review", ["review"], None),
-            ("admin", ["admin"], None),
-            ("limited", ["scan"], 2),
-        ):
-            info, token = create_key(runtime.db, scopes, name=name, rate_limit_per_minute=limit)
-            tokens[name] = token
-            ids[name] = info.id
+        keys = make_keys(runtime.db)
         server = LiveServer(runtime)
         server.start()
         try:
@@ -210,7 +198,7 @@ def _serving(root: Path, scanner: Scanner, overrides: dict[str, Any]) -> Iterato
                 base_url=server.base_url,
                 runtime=runtime,
                 settings=settings,
-                keys=Keys(**tokens, ids=ids),
+                keys=keys,
                 server=server,
             )
         finally:

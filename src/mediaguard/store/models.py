@@ -67,8 +67,8 @@ _NAMING = {
 _NOW = func.current_timestamp()
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    """Render a portable ``column IN (...)`` CHECK expression."""
+def in_check(column: str, values: tuple[str, ...]) -> str:
+    """Render a portable ``column IN (...)`` CHECK expression (for every model module)."""
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
@@ -124,7 +124,7 @@ class HashList(Base):
 
     __tablename__ = "hash_lists"
     __table_args__ = (
-        CheckConstraint(_in("action", ACTIONS), name="action"),
+        CheckConstraint(in_check("action", ACTIONS), name="action"),
         CheckConstraint(
             f"pdq_distance >= 0 AND pdq_distance <= {MAX_PDQ_DISTANCE}", name="pdq_distance"
         ),
@@ -148,7 +148,7 @@ class HashEntry(Base):
     __table_args__ = (
         UniqueConstraint("list_id", "signal_type", "value"),
         Index(None, "signal_type", "value"),
-        CheckConstraint(_in("signal_type", SIGNAL_TYPES), name="signal_type"),
+        CheckConstraint(in_check("signal_type", SIGNAL_TYPES), name="signal_type"),
     )
 
     id: Mapped[int] = mapped_column(_Id, primary_key=True)
@@ -184,7 +184,7 @@ class ScannedItem(Base):
 
     __tablename__ = "scanned_items"
     __table_args__ = (
-        CheckConstraint(f"decision IS NULL OR {_in('decision', DECISIONS)}", name="decision"),
+        CheckConstraint(f"decision IS NULL OR {in_check('decision', DECISIONS)}", name="decision"),
         CheckConstraint(
             "pdq_quality IS NULL OR (pdq_quality >= 0 AND pdq_quality <= 100)",
             name="pdq_quality",

@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mediaguard.store.models import Base, UTCDateTime
+from mediaguard.store.models import in_check as _in
 
 #: Where an item stands: waiting (``open``, ``escalated``, ``appealed``) or ``closed``.
 ITEM_STATES: tuple[str, ...] = ("open", "escalated", "appealed", "closed")
@@ -48,11 +49,6 @@ MEDIA_KINDS: tuple[str, ...] = ("image", "video")
 
 _Id = BigInteger().with_variant(Integer(), "sqlite")
 _NOW = func.current_timestamp()
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    """Render a portable ``column IN (...)`` CHECK expression."""
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Reviewer(Base):

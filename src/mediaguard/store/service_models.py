@@ -38,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mediaguard.store.models import Base, UTCDateTime
+from mediaguard.store.models import in_check as _in
 
 #: States a job moves through: queued -> running -> done | failed (running -> queued on
 #: a retry or a graceful shutdown).
@@ -52,11 +53,6 @@ DELIVERY_STATES: tuple[str, ...] = ("pending", "delivered", "failed")
 # Same id type as the core tables: INTEGER on SQLite (the rowid alias), BIGINT elsewhere.
 _Id = BigInteger().with_variant(Integer(), "sqlite")
 _NOW = func.current_timestamp()
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    """Render a portable ``column IN (...)`` CHECK expression."""
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class ApiKey(Base):
