@@ -1,15 +1,14 @@
 """The Ray engine on a real local Ray cluster: same results, faults, backpressure.
 
-One cluster of two CPUs serves the whole module (starting one costs seconds on two
-cores); each test's scan starts its own worker actors on it and stops them after, so
-tests stay independent. The engine's own start-up and shutdown of a cluster is tested in
-a subprocess, because a process can be connected to only one Ray cluster.
+One cluster of two CPUs serves the whole module (the ``ray_cluster`` fixture of this
+folder's conftest); each test's scan starts its own worker actors on it and stops them
+after, so tests stay independent. The engine's own start-up and shutdown of a cluster is
+tested in a subprocess, because a process can be connected to only one Ray cluster.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -36,30 +35,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 WORKERS = 2
 #: Hashes and decoding only: the tests of flow control need many fast items.
 NO_DETECTORS = ScanConfig(detectors=())
-
-
-@pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A local two-CPU Ray cluster for this module, shut down after it."""
-    try:
-        import ray
-    except ImportError:
-        message = "ray is not installed: pip install 'mediaguard[ray]'"
-        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-            pytest.fail(f"{message} (CI is set, so the Ray tests may not be skipped)")
-        pytest.skip(message)
-    # The workers inherit the cluster's environment, not each test's: give them a data
-    # directory of their own so nothing reaches the user's.
-    data = tmp_path_factory.mktemp("ray-data")
-    ray.init(
-        num_cpus=WORKERS,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.ERROR,
-        runtime_env={"env_vars": {"MEDIAGUARD_DATA_DIR": str(data)}},
-    )
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,11 @@
-"""The Ray engine is an optional extra: the core imports and fails clearly without it.
+"""Ray is an optional extra: the core imports, and scan and worker fail clearly without it.
 
 None of these tests start a cluster, so they are quick and not marked slow.
 """
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mediaguard.commands.service import EXIT_USAGE, main
 from mediaguard.config import ScanConfig
 from mediaguard.engines.ray import scan_paths_ray
 from mediaguard.errors import ConfigError
@@ -49,6 +51,56 @@ def test_without_ray_the_core_imports_and_the_engine_says_how_to_install_it() ->
 
     assert done.returncode == 0, done.stderr[-2000:]
     assert "pip install 'mediaguard[ray]'" in done.stdout
+
+
+def _worker_settings(tmp_path: Path) -> Path:
+    """A settings file for ``mediaguard worker``, its database never created."""
+    path = tmp_path / "worker.toml"
+    path.write_text(
+        'environment = "production"\n'
+        f'data_dir = "{tmp_path / "data"}"\n'
+        f'webhook_signing_secret = "{secrets.token_urlsafe(32)}"\n'
+    )
+    return path
+
+
+_WORKER_WITHOUT_RAY = textwrap.dedent(
+    """
+    import sys
+    sys.modules["ray"] = None  # as if the extra were not installed
+    from mediaguard.commands.service import main
+    sys.exit(main(["worker", "--ray", "local", "--settings", sys.argv[1]]))
+    """
+)
+
+
+def test_without_ray_worker_on_ray_says_how_to_install_it_before_touching_the_database(
+    tmp_path: Path,
+) -> None:
+    settings = _worker_settings(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", _WORKER_WITHOUT_RAY, str(settings)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == EXIT_USAGE, done.stderr[-2000:]
+    message = " ".join(done.stderr.split())  # the console may wrap it
+    assert "running job workers on Ray needs the ray extra" in message
+    assert "pip install 'mediaguard[ray]'" in message
+    assert not (tmp_path / "data" / "mediaguard.db").exists()
+
+
+def test_worker_count_without_ray_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["worker", "--workers", "2", "--settings", str(_worker_settings(tmp_path))])
+
+    assert code == EXIT_USAGE
+    assert "--workers needs --ray" in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "data" / "mediaguard.db").exists()
 
 
 @pytest.mark.parametrize(

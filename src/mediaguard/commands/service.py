@@ -28,12 +28,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mediaguard.errors import ConfigError, MediaguardError
 from mediaguard.store import SchemaError, Store
 
 if TYPE_CHECKING:
+    from mediaguard.engines.ray_workers import RayJobWorkers
     from mediaguard.service.settings import ServiceSettings
 
 EXIT_BEHIND = 1
@@ -92,9 +94,11 @@ def _configure_logging(level: str) -> None:
     )
 
 
-def _check_schema(settings: ServiceSettings) -> None:
+def _check_schema(settings: ServiceSettings) -> str:
+    """Refuse a stale schema; return the database URL as shown (password hidden)."""
     with Store.open(settings.resolved_database_url()) as store:
         store.check_current()
+        return store.url
 
 
 # ------------------------------------------------------------------------- serve
@@ -141,40 +145,87 @@ def serve(
 def worker(
     settings_file: SettingsOption = None,
     threads: Annotated[
-        int, typer.Option("--threads", min=1, max=64, help="Job worker threads.")
+        int,
+        typer.Option(
+            "--threads", min=1, max=64, help="Job worker threads (with --ray: per actor)."
+        ),
     ] = 1,
     webhooks: Annotated[
         bool, typer.Option("--webhooks/--no-webhooks", help="Also deliver webhooks.")
     ] = True,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Run the workers as Ray actors: 'local' starts a cluster on this machine; "
+            "'auto', HOST:PORT or ray://HOST:10001 joins one, whose nodes must share the "
+            "database and the data directory. Needs: pip install 'mediaguard[ray]'.",
+        ),
+    ] = None,
+    ray_workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=4096,
+            help="With --ray: worker actors, each reserving --threads CPUs (default: as "
+            "many as the cluster's CPUs hold).",
+        ),
+    ] = None,
 ) -> None:
     """Run job workers (and webhook delivery) without the HTTP API.
 
     Any number of workers may share one database; each job runs on one worker at a time
-    and a job whose worker dies is retried when its lease expires. SIGTERM or Ctrl-C
-    stops after the current input; the job goes back to the queue.
+    and a job whose worker dies is retried when its lease expires. With --ray the
+    workers are Ray actors, each a process with its own database connections and
+    models, and a dead actor is replaced. SIGTERM or Ctrl-C stops after the current
+    input; the job goes back to the queue.
     """
     settings = _service_settings(settings_file)
     _configure_logging(settings.log_level)
-    _check_schema(settings)
     from mediaguard.service.jobs import BackgroundWorkers
     from mediaguard.service.runtime import ServiceRuntime
 
-    runtime = ServiceRuntime.open(settings)
-    background = BackgroundWorkers(runtime, workers=threads, dispatchers=1 if webhooks else 0)
+    runtime: ServiceRuntime | None = None
+    pool: BackgroundWorkers | RayJobWorkers
+    if ray_address is None:
+        if ray_workers is not None:
+            raise ConfigError("--workers needs --ray; in-process workers are set by --threads")
+        shown = _check_schema(settings)
+        runtime = ServiceRuntime.open(settings)
+        pool = BackgroundWorkers(runtime, workers=threads, dispatchers=1 if webhooks else 0)
+    else:
+        from mediaguard.engines.ray_workers import RayJobWorkers
+
+        # Before the database: a missing ray extra is reported first, and alone.
+        pool = RayJobWorkers(
+            settings,
+            address=None if ray_address == "local" else ray_address,
+            workers=ray_workers,
+            threads=threads,
+            webhooks=webhooks,
+        )
+        shown = _check_schema(settings)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         logging.getLogger("mediaguard.service").info("signal %d: stopping", signum)
-        background.stop_event.set()
+        pool.stop_event.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    background.start()
-    _err.print(f"mediaguard worker: {threads} thread(s) on {runtime.store.url}", soft_wrap=True)
     try:
-        background.wait()
+        pool.start()
+        if isinstance(pool, BackgroundWorkers):
+            where = f"{threads} thread(s)"
+        else:
+            where = f"{len(pool.pids)} Ray actor(s) x {threads} thread(s)"
+        _err.print(f"mediaguard worker: {where} on {shown}", soft_wrap=True)
+        pool.wait()
     finally:
-        background.stop()
-        runtime.close()
+        pool.stop()
+        if runtime is not None:
+            runtime.close()
 
 
 # -------------------------------------------------------------------------- keys
@@ -325,7 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = done.code
         return code if isinstance(code, int) else (0 if code is None else EXIT_USAGE)
     except MediaguardError as err:
-        _err.print(f"[red]error:[/] {err}", soft_wrap=True)
+        # Escaped: messages quote things like 'mediaguard[ray]' that are not markup.
+        _err.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True)
         return EXIT_USAGE
     return 0
 

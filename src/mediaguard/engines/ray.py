@@ -52,7 +52,7 @@ from mediaguard.scanner import Scanner
 from mediaguard.signals import runtime
 from mediaguard.verdict import ScanFailure, ScanResult
 
-__all__ = ["RayScanStats", "scan_paths_ray"]
+__all__ = ["RayScanStats", "connect", "import_ray", "scan_paths_ray"]
 
 #: The error recorded for a file whose worker died ``max_attempts`` times scanning it.
 WORKER_CRASHED = "WorkerCrashed"
@@ -108,8 +108,12 @@ class _ScanWorker:
         return self._pid, scan_guarded(self._scanner, source, name=name)
 
 
-def _import_ray() -> ModuleType:
+def import_ray(purpose: str = "scanning") -> ModuleType:
     """Ray, imported on first use because it is an optional extra.
+
+    Args:
+        purpose: what needs Ray, for the message (``"scanning"``, ``"running job
+            workers"``).
 
     Raises:
         ConfigError: when Ray is not installed, saying how to install it.
@@ -118,7 +122,7 @@ def _import_ray() -> ModuleType:
         import ray
     except ImportError as err:
         raise ConfigError(
-            f"scanning on Ray needs the ray extra, which is not installed: {_INSTALL_HINT}"
+            f"{purpose} on Ray needs the ray extra, which is not installed: {_INSTALL_HINT}"
         ) from err
     return ray
 
@@ -139,11 +143,22 @@ def _probe(address: str) -> None:
         ) from err
 
 
-def _connect(ray: ModuleType, address: str | None, workers: int) -> bool:
+def connect(
+    ray: ModuleType, address: str | None, cpus: int, *, log_to_driver: bool = False
+) -> bool:
     """Join or start a cluster; True when this call started it (and must stop it).
 
     A process already connected to Ray (a notebook, a test fixture) keeps its
     connection: Ray allows one per process.
+
+    Args:
+        ray: the imported Ray module.
+        address: the cluster to join, or None to start a local one.
+        cpus: CPUs of a local cluster: as many as the workers reserve, so exactly that
+            many fit and no more.
+        log_to_driver: relay the workers' output to this process's console (a
+            long-running service wants its workers' logs; a scan's progress bar does
+            not).
 
     Raises:
         ConfigError: when the cluster cannot be reached.
@@ -151,18 +166,18 @@ def _connect(ray: ModuleType, address: str | None, workers: int) -> bool:
     if ray.is_initialized():
         return False
     if address is None:
-        # One CPU per worker, so exactly ``workers`` actors fit and no more. Errors only:
-        # Ray's start-up notices (token auth on, cluster started) are noise in a CLI run.
+        # Errors only: Ray's start-up notices (token auth on, cluster started) are noise
+        # in a CLI run.
         ray.init(
-            num_cpus=workers,
+            num_cpus=cpus,
             include_dashboard=False,
-            log_to_driver=False,
+            log_to_driver=log_to_driver,
             logging_level=logging.ERROR,
         )
         return True
     _probe(address)
     try:
-        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        ray.init(address=address, log_to_driver=log_to_driver, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise ConfigError(f"cannot connect to the Ray cluster at {address}: {err}") from err
     return True
@@ -299,7 +314,7 @@ def scan_paths_ray(
         raise ConfigError(f"max_in_flight: expected a positive integer, got {max_in_flight}")
     if max_attempts < 1:
         raise ConfigError(f"max_attempts: expected a positive integer, got {max_attempts}")
-    ray = _import_ray()
+    ray = import_ray()
     return _scan(
         ray,
         files,
@@ -332,7 +347,7 @@ def _scan(
     stats: RayScanStats,
 ) -> Iterator[ScanResult]:
     own_local = address is None and not ray.is_initialized()
-    started = _connect(ray, address, workers or default_workers())
+    started = connect(ray, address, workers or default_workers())
     if workers is None:
         workers = (
             default_workers() if own_local else max(1, int(ray.cluster_resources().get("CPU", 1)))
