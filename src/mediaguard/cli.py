@@ -27,6 +27,7 @@ from typing import Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -391,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = done.code
         return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_USAGE)
     except (_UsageError, MediaguardError) as err:
-        _err.print(f"[red]error:[/] {err}")
+        _err.print(f"[red]error:[/] {escape(str(err))}")
         return EXIT_USAGE
     return EXIT_OK
 

@@ -253,7 +253,10 @@ def test_audit_verify_catches_a_record_edited_in_the_database(
 
 
 def test_dsa_export_writes_batches_of_at_most_100_valid_statements(
-    runtime: ServiceRuntime, migrated_url: str, tmp_path: Path
+    runtime: ServiceRuntime,
+    migrated_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     alice = _reviewer(runtime, "alice")
     verdict = Verdict.model_validate_json(_a_verdict_json(runtime))
@@ -280,7 +283,9 @@ def test_dsa_export_writes_batches_of_at_most_100_valid_statements(
         for statement in body["statements"]:
             assert validate(statement) == []
             assert "user-" not in json.dumps(statement)
-    assert main(["dsa", "export", "--since", "not-a-date", "--database", migrated_url]) == 2
+    assert main(["dsa", "export", "--since", "[not-a-date]", "--database", migrated_url]) == 2
+    # The message names the bad value as given (rich must not read it as markup).
+    assert "'[not-a-date]'" in capsys.readouterr().err
 
 
 def _a_verdict_json(runtime: ServiceRuntime) -> str:
@@ -328,3 +333,12 @@ def test_previews_of_decided_items_are_deleted_after_their_retention(
     assert runtime.review.get_item(flagged["id"]).has_preview is False
     # The item still waiting keeps its preview.
     assert preview_path(runtime.data_dir, waiting[0].id, "shielded").exists()
+
+
+@pytest.mark.parametrize("since", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-02:00"])
+def test_a_since_outside_the_utc_range_is_refused(
+    client: httpx.Client, keys: Keys, since: str
+) -> None:
+    answer = client.get("/v1/decisions", params={"since": since}, headers=Keys.auth(keys.review))
+    assert answer.status_code == 422
+    assert answer.json()["error"]["code"] == "invalid_since"

@@ -19,6 +19,7 @@ from typing import Annotated, BinaryIO
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -204,7 +205,9 @@ def import_command(
     try:
         raw = path.open("rb")
     except OSError as err:
-        _err.print(f"[red]error:[/] cannot read {path}: {err.strerror or err}")
+        _err.print(
+            f"[red]error:[/] cannot read {escape(str(path))}: {escape(str(err.strerror or err))}"
+        )
         raise typer.Exit(2) from err
     progress = Progress(
         TextColumn("[bold]importing"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),

@@ -24,6 +24,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -181,7 +182,7 @@ def redact_command(
                 progress=advance,
             )
     except ConfigError as err:
-        _err.print(f"[red]error:[/] {err}")
+        _err.print(f"[red]error:[/] {escape(str(err))}")
         raise typer.Exit(EXIT_USAGE) from err
     except (MediaError, RedactionError) as err:
         _err.print(f"[red]redaction failed:[/] {err}; no output was written")

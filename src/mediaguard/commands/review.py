@@ -20,6 +20,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import track
 from rich.table import Table
 
@@ -60,14 +61,17 @@ def _review(settings_file: Path | None, database: str | None) -> Iterator[Review
         store.close()
 
 
-def _since(value: str | None) -> datetime | None:
-    if value is None:
-        return None
+def _day(value: str) -> datetime:
+    """The start (UTC) of a ``--since`` day."""
     try:
         parsed = date.fromisoformat(value)
     except ValueError as err:
         raise ConfigError(f"--since: expected a date as YYYY-MM-DD, got {value!r}") from err
     return datetime(parsed.year, parsed.month, parsed.day, tzinfo=UTC)
+
+
+def _since(value: str | None) -> datetime | None:
+    return None if value is None else _day(value)
 
 
 SinceOption = Annotated[
@@ -131,7 +135,8 @@ def audit_verify(settings_file: SettingsOption = None, database: DatabaseOption 
     with _review(settings_file, database) as review:
         report = review.verify_audit()
     if not report.ok:
-        _err.print(f"[red]audit log damaged at record {report.first_bad_seq}:[/] {report.problem}")
+        problem = escape(report.problem or "")
+        _err.print(f"[red]audit log damaged at record {report.first_bad_seq}:[/] {problem}")
         raise typer.Exit(EXIT_TAMPERED)
     _out.print(
         f"audit log intact: {report.checked} records; head {report.head_seq} "
@@ -186,7 +191,7 @@ def dsa_export(
     Database. Every statement is validated against the database's rules before anything
     is written; a decision that cannot be exported is named and the export stops.
     """
-    start = _since(since) or datetime.min.replace(tzinfo=UTC)
+    start = _day(since)
     if reasons_file is None and settings_file is not None:
         reasons_file = _service_settings(settings_file).review_reasons
     reasons = load_reasons(reasons_file)

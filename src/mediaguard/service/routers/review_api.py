@@ -8,7 +8,7 @@ note, nor the appellant's words: the platform may show them to the user concerne
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -111,6 +111,10 @@ async def decisions(
     """
     if since.tzinfo is None:
         raise ApiError(422, "invalid_since", "since: give the time zone, e.g. 2026-11-27T00:00Z")
+    try:
+        since = since.astimezone(UTC)
+    except OverflowError as err:  # e.g. 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise ApiError(422, "invalid_since", "since: out of range once converted to UTC") from err
     wanted = tuple(action) if action else ("approve", "remove", "restrict", "escalate")
 
     def load() -> list[DecisionPublic]:
