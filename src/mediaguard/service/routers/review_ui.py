@@ -36,7 +36,6 @@ import secrets
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from importlib.resources import files
 from math import ceil
 from pathlib import Path
@@ -50,7 +49,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from mediaguard.actions.dsa import Action, ReasonCodes, load_reasons
+from mediaguard.actions.dsa import Action
 from mediaguard.service import hashlists
 from mediaguard.service.deps import RuntimeDep
 from mediaguard.service.review import PreviewKind, preview_path
@@ -143,12 +142,6 @@ router = APIRouter(route_class=_UiRoute, include_in_schema=False)
 
 
 # ------------------------------------------------------------------------ helpers
-
-
-@lru_cache(maxsize=4)
-def _reasons(path: Path | None) -> ReasonCodes:
-    """The reason codes, read once per process like the rest of the configuration."""
-    return load_reasons(path)
 
 
 def _key(data_dir: Path) -> bytes:
@@ -485,7 +478,7 @@ def _item_page(
         for appeal in runtime.review.appeals_for(decision.id)
         if appeal.state == "open"
     ]
-    reasons = _reasons(runtime.settings.review_reasons)
+    reasons = runtime.reasons
     context = {
         **_base(reviewing),
         "item": item,
@@ -559,7 +552,7 @@ def decide(
     item = _item_or_halt(request, runtime, item_id)
     reviewer = reviewing.session.reviewer
     form = ItemForm(action=action, reason_code=reason_code, note=note)
-    reasons = _reasons(runtime.settings.review_reasons)
+    reasons = runtime.reasons
     status = 422
     if action not in DECISION_ACTIONS:
         form.error = "Choose an action."
