@@ -29,7 +29,7 @@ from mediaguard.store.models import utcnow
 from mediaguard.store.review_repo import ReviewerInfo
 from mediaguard.verdict import Verdict
 
-from ._support import Keys, make_settings, wait_for
+from ._support import Keys, make_settings, tiny_mp4, wait_for, wait_job
 
 PASSWORD = "correct horse battery"
 
@@ -342,3 +342,23 @@ def test_a_since_outside_the_utc_range_is_refused(
     answer = client.get("/v1/decisions", params={"since": since}, headers=Keys.auth(keys.review))
     assert answer.status_code == 422
     assert answer.json()["error"]["code"] == "invalid_since"
+
+
+def test_a_video_job_queues_its_item_with_the_job_and_a_frame_preview(
+    runtime: ServiceRuntime, client: httpx.Client, keys: Keys, photos: Any
+) -> None:
+    video = tiny_mp4(photos.pixels("astronaut"))
+    _list(runtime, "suspected-video", "review", "csam", video)
+    submitted = client.post(
+        "/v1/jobs", files=[("files", ("clip.mp4", video))], headers=Keys.auth(keys.scan)
+    )
+    assert submitted.status_code == 201, submitted.text
+    job = wait_job(client, keys.scan, submitted.json()["id"])
+    assert job["state"] == "done"
+    assert job["results"][0]["decision"] == "review"
+    (item,) = wait_for(lambda: runtime.review.queue(None))
+    assert item.job_id == job["id"]
+    assert item.media_kind == "video"
+    assert item.has_preview
+    with Image.open(preview_path(runtime.data_dir, item.id, "clear")) as frame:
+        assert frame.size == (64, 64)
