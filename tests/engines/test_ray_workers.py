@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import queue
 import re
 import secrets
 import signal
@@ -26,8 +25,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +41,10 @@ from mediaguard.service.jobs import submit
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.service.settings import ServiceSettings
 from mediaguard.service.uploads import ReceivedFile
-from mediaguard.service.webhooks import ATTEMPT_HEADER, EVENT_ID_HEADER
 from mediaguard.store import Store, resolve_url
 from mediaguard.store.service_models import WebhookEvent
 from mediaguard.store.service_repo import JobInfo
+from service._support import Received, Receiver, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -59,18 +56,6 @@ _OWNER_PID = re.compile(r":(\d+):[0-9a-f]+$")
 # ------------------------------------------------------------------------- helpers
 
 
-def wait_for(check: Callable[[], Any], *, timeout: float, interval: float = 0.05) -> Any:
-    """Poll ``check`` until it returns something truthy; fail with the last value."""
-    deadline = time.monotonic() + timeout
-    value = check()
-    while not value:
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s (last value {value!r})")
-        time.sleep(interval)
-        value = check()
-    return value
-
-
 def owner_pid(owner: str | None) -> int:
     """The process id inside a job worker's lease-owner name (``host:pid:suffix``)."""
     found = _OWNER_PID.search(owner or "")
@@ -78,81 +63,10 @@ def owner_pid(owner: str | None) -> int:
     return int(found.group(1))
 
 
-@dataclass
-class Request:
-    """One webhook request the receiver got."""
-
-    path: str
-    event_id: str
-    attempt: str
-    body: bytes
-
-
-@dataclass
-class HookReceiver:
-    """A webhook receiver on 127.0.0.1 that answers each path from a script.
-
-    A script entry is a status code, or ``"hold"``: keep the request open until
-    :attr:`release` is set (a slow receiver, so a delivery is in flight for as long as a
-    test needs), then answer 200. When the script is used up, it answers 200.
-    """
-
-    scripts: dict[str, list[int | str]] = field(default_factory=dict)
-    requests: queue.Queue[Request] = field(default_factory=queue.Queue)
-    seen: list[Request] = field(default_factory=list)
-    release: threading.Event = field(default_factory=threading.Event)
-
-    def __post_init__(self) -> None:
-        outer = self
-        lock = threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                got = Request(
-                    self.path, self.headers[EVENT_ID_HEADER], self.headers[ATTEMPT_HEADER], body
-                )
-                with lock:
-                    outer.seen.append(got)
-                    script = outer.scripts.get(self.path, [])
-                    action = script.pop(0) if script else 200
-                outer.requests.put(got)
-                if action == "hold":
-                    outer.release.wait(60)
-                    action = 200
-                try:
-                    self.send_response(int(action))
-                    self.send_header("Content-Length", "2")
-                    self.end_headers()
-                    self.wfile.write(b"ok")
-                except OSError:  # the sender died while this request was held
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def get(self, timeout: float = 60.0) -> Request:
-        """The next request received."""
-        return self.requests.get(timeout=timeout)
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[HookReceiver]:
+def receiver() -> Iterator[Receiver]:
     """A scripted webhook receiver on loopback."""
-    server = HookReceiver()
+    server = Receiver()
     yield server
     server.close()
 
@@ -274,7 +188,7 @@ def test_actors_share_one_job_table_without_duplicates(
     ray_cluster: Any,
     make_service: Callable[..., Service],
     pools: list[RayJobWorkers],
-    receiver: HookReceiver,
+    receiver: Receiver,
     photos: Any,
 ) -> None:
     service = make_service()
@@ -366,7 +280,7 @@ def test_a_restart_mid_webhook_loses_no_event_and_delivers_each_once(
     ray_cluster: Any,
     make_service: Callable[..., Service],
     pools: list[RayJobWorkers],
-    receiver: HookReceiver,
+    receiver: Receiver,
     photos: Any,
 ) -> None:
     """Kill the only worker while one delivery waits to be retried and another is in
@@ -413,7 +327,7 @@ def test_a_restart_mid_webhook_loses_no_event_and_delivers_each_once(
     assert receiver.requests.qsize() == 2  # the retry of each, after the restart
 
     assert set(deliveries) == {failed.event_id, held.event_id}
-    by_event: dict[str, list[Request]] = {}
+    by_event: dict[str, list[Received]] = {}
     for request in receiver.seen:
         by_event.setdefault(request.event_id, []).append(request)
     for event_id, path in ((failed.event_id, "/flaky"), (held.event_id, "/slow")):

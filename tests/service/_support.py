@@ -26,6 +26,7 @@ from mediaguard.service.app import create_app
 from mediaguard.service.auth import create_key
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.service.settings import ServiceSettings
+from mediaguard.service.webhooks import ATTEMPT_HEADER, EVENT_ID_HEADER
 from mediaguard.store.service_repo import ServiceStore
 
 SECRET = "test-signing-secret-" + secrets.token_hex(16)
@@ -152,47 +153,78 @@ class Received:
     headers: dict[str, str]
     body: bytes
 
+    @property
+    def event_id(self) -> str:
+        """The event id header, the same on every attempt of one event."""
+        return self.headers[EVENT_ID_HEADER.lower()]
+
+    @property
+    def attempt(self) -> str:
+        """The delivery attempt header: 1, 2, …"""
+        return self.headers[ATTEMPT_HEADER.lower()]
+
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1 that answers with scripted statuses."""
+    """A webhook receiver on 127.0.0.1 that answers from scripts.
+
+    Each request takes the next answer from its path's entry in :attr:`scripts`, else
+    from :attr:`statuses`, else :attr:`default_status`. An answer is a status code or
+    ``"hold"``: keep the request open until :attr:`release` is set (a slow receiver, so a
+    delivery stays in flight as long as a test needs), then answer 200.
+    """
 
     def __init__(self) -> None:
         self.requests: queue.Queue[Received] = queue.Queue()
-        self.statuses: list[int] = []
+        self.seen: list[Received] = []
+        self.scripts: dict[str, list[int | str]] = {}
+        self.statuses: list[int | str] = []
         self.default_status = 200
         self.location: str | None = None
+        self.release = threading.Event()
         outer = self
+        lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
-                outer.requests.put(
-                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                )
-                status = outer.statuses.pop(0) if outer.statuses else outer.default_status
-                self.send_response(status)
-                if outer.location and 300 <= status < 400:
-                    self.send_header("Location", outer.location)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                got = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                with lock:
+                    outer.seen.append(got)
+                    script = outer.scripts.get(self.path) or outer.statuses
+                    action = script.pop(0) if script else outer.default_status
+                outer.requests.put(got)
+                if action == "hold":
+                    outer.release.wait(60)
+                    action = 200
+                status = int(action)
+                try:
+                    self.send_response(status)
+                    if outer.location and 300 <= status < 400:
+                        self.send_header("Location", outer.location)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except OSError:  # the sender died while this request was held
+                    pass
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self.thread.start()
 
-    def get(self, timeout: float = 30.0) -> Received:
+    def get(self, timeout: float = 60.0) -> Received:
         """The next request received."""
         return self.requests.get(timeout=timeout)
 
     def close(self) -> None:
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
