@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from mediaguard.engines.ray_workers import RayJobWorkers
+from service._support import Receiver
+
+from ._workers import Service
 
 #: CPUs of the test cluster: the CI machine's cores.
 CLUSTER_CPUS = 2
@@ -40,3 +46,35 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     )
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def make_service(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    """Open a :class:`Service` on the test's database with settings overridden."""
+    opened: list[Service] = []
+
+    def make(**overrides: Any) -> Service:
+        service = Service(database_url, tmp_path / "service-data", **overrides)
+        opened.append(service)
+        return service
+
+    yield make
+    for service in opened:
+        service.close()
+
+
+@pytest.fixture
+def pools() -> Iterator[list[RayJobWorkers]]:
+    """Worker pools a test started; stopped after it, even when it fails."""
+    started: list[RayJobWorkers] = []
+    yield started
+    for pool in started:
+        pool.stop(timeout=10)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A scripted webhook receiver on loopback."""
+    server = Receiver()
+    yield server
+    server.close()

@@ -13,172 +13,29 @@ cluster of its own.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
-import secrets
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from sqlalchemy import create_engine, select
 
-from mediaguard.config import ScanConfig
 from mediaguard.engines.ray_workers import RayJobWorkers
-from mediaguard.media.sniff import SNIFF_BYTES
-from mediaguard.scanner import Scanner
-from mediaguard.service.auth import create_key
-from mediaguard.service.jobs import submit
-from mediaguard.service.runtime import ServiceRuntime
-from mediaguard.service.settings import ServiceSettings
-from mediaguard.service.uploads import ReceivedFile
-from mediaguard.store import Store, resolve_url
-from mediaguard.store.service_models import WebhookEvent
 from mediaguard.store.service_repo import JobInfo
 from service._support import Received, Receiver, wait_for
 
+from ._workers import Service, owner_pid, photo_batch, start_pool
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
-PHOTOS = ("astronaut", "camera", "coffee", "chelsea", "rocket", "grace_hopper")
 WORKER_COMMAND = (sys.executable, "-m", "mediaguard.commands.service", "worker")
-_OWNER_PID = re.compile(r":(\d+):[0-9a-f]+$")
-
-
-# ------------------------------------------------------------------------- helpers
-
-
-def owner_pid(owner: str | None) -> int:
-    """The process id inside a job worker's lease-owner name (``host:pid:suffix``)."""
-    found = _OWNER_PID.search(owner or "")
-    assert found is not None, owner
-    return int(found.group(1))
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A scripted webhook receiver on loopback."""
-    server = Receiver()
-    yield server
-    server.close()
-
-
-class Service:
-    """The database side of a deployment: submits jobs and reads what workers wrote.
-
-    It opens a :class:`ServiceRuntime` of its own, as ``mediaguard serve`` would, with a
-    detector-free scanner because it never scans: the actors do.
-    """
-
-    def __init__(self, url: str, data_dir: Path, **overrides: Any) -> None:
-        with Store.open(url) as store:
-            store.upgrade()
-        values: dict[str, Any] = {
-            "environment": "production",
-            "database_url": url,
-            "data_dir": data_dir,
-            "webhook_signing_secret": secrets.token_urlsafe(32),
-            "webhook_allow_private": True,  # the receiver is on 127.0.0.1
-            "worker_poll_interval": 0.05,
-            "webhook_backoff_base_seconds": 0.1,
-            "webhook_backoff_max_seconds": 0.3,
-            "webhook_timeout_seconds": 5.0,
-            "job_lease_seconds": 10.0,
-            "rate_limit_per_minute": 0,
-            "log_level": "warning",
-        }
-        values.update(overrides)
-        self.settings = ServiceSettings.load(None, **values)
-        self.runtime = ServiceRuntime.open(self.settings, scanner=Scanner(ScanConfig(detectors=())))
-        self.key_id = create_key(self.runtime.db, ["scan"], name="test")[0].id
-        self._events = create_engine(resolve_url(url))
-
-    def close(self) -> None:
-        self._events.dispose()
-        self.runtime.close()
-
-    def submit(self, files: list[tuple[str, bytes]], callback_url: str | None = None) -> str:
-        """Queue a job of ``files`` (name, bytes) the way ``POST /v1/jobs`` does."""
-        received = []
-        for name, data in files:
-            path = self.runtime.spool.new_incoming()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            digest = hashlib.sha256(data).hexdigest()
-            received.append(
-                ReceivedFile(
-                    name=name, size=len(data), sha256=digest, head=data[:SNIFF_BYTES], path=path
-                )
-            )
-        job, created = submit(
-            self.runtime,
-            api_key_id=self.key_id,
-            files=received,
-            callback_url=callback_url,
-            idempotency_key=None,
-        )
-        assert created
-        return job.id
-
-    def job(self, job_id: str) -> JobInfo:
-        return self.runtime.db.get_job(job_id)
-
-    def completions(self) -> Counter[str]:
-        """How many ``job.completed`` events were stored for each job id."""
-        stmt = select(WebhookEvent.payload).where(WebhookEvent.type == "job.completed")
-        with self._events.connect() as conn:
-            payloads = conn.execute(stmt).scalars().all()
-        return Counter(json.loads(p)["data"]["job"]["id"] for p in payloads)
-
-
-def photo_batch(photos: Any, n: int, prefix: str = "") -> list[tuple[str, bytes]]:
-    return [(f"{prefix}{i:02d}-{PHOTOS[i % 6]}", photos.file(PHOTOS[i % 6])) for i in range(n)]
-
-
-@pytest.fixture
-def make_service(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Service]]:
-    """Open a :class:`Service` on the test's database with settings overridden."""
-    opened: list[Service] = []
-
-    def make(**overrides: Any) -> Service:
-        service = Service(database_url, tmp_path / "service-data", **overrides)
-        opened.append(service)
-        return service
-
-    yield make
-    for service in opened:
-        service.close()
-
-
-@pytest.fixture
-def pools() -> Iterator[list[RayJobWorkers]]:
-    """Worker pools a test started; stopped after it, even when it fails."""
-    started: list[RayJobWorkers] = []
-    yield started
-    for pool in started:
-        pool.stop(timeout=10)
-
-
-def start_pool(
-    pools: list[RayJobWorkers], service: Service, workers: int, *, supervise: bool = False
-) -> RayJobWorkers:
-    """Start ``workers`` actors on the module's cluster, supervised in a thread if asked."""
-    pool = RayJobWorkers(service.settings, address=None, workers=workers)
-    pools.append(pool)
-    pool.start()
-    assert len(set(pool.pids)) == len(pool.pids) == workers
-    assert os.getpid() not in pool.pids  # actors are processes of their own
-    if supervise:
-        threading.Thread(target=pool.wait, name="ray-supervisor", daemon=True).start()
-    return pool
 
 
 # --------------------------------------------------------------------------- tests
