@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from mediaguard.store import InvalidInputError, NotFoundError, Store
+from mediaguard.store import InvalidInputError, NotFoundError, Store, audit
 from mediaguard.store.models import utcnow
 from mediaguard.store.review_repo import (
     ConflictError,
@@ -294,3 +294,51 @@ def test_concurrent_appends_form_one_chain(store: Store, review: ReviewStore) ->
     report = review.verify_audit()
     assert report.ok
     assert report.checked == 20
+
+
+def _rewrite_from(store: Store, seq: int, **changes: str) -> None:
+    """Change record ``seq`` and recompute every later hash and the head: a whole rewrite."""
+    with store._engine.begin() as conn:
+        if changes:
+            sets = ", ".join(f"{column} = :{column}" for column in changes)
+            conn.execute(
+                text(f"UPDATE audit_log SET {sets} WHERE seq = :seq"), {**changes, "seq": seq}
+            )
+        rows = conn.execute(
+            text("SELECT seq, at, actor, action, subject, data FROM audit_log ORDER BY seq")
+        ).all()
+        prev = audit.GENESIS
+        for number, at, actor, action, subject, data in rows:
+            digest = audit.record_hash(prev, number, at, actor, action, subject, data)
+            conn.execute(
+                text("UPDATE audit_log SET prev_hash = :p, hash = :h WHERE seq = :s"),
+                {"p": prev, "h": digest, "s": number},
+            )
+            prev = digest
+        conn.execute(
+            text("UPDATE audit_head SET seq = :s, hash = :h WHERE id = 1"),
+            {"s": rows[-1][0], "h": prev},
+        )
+
+
+def test_a_whole_rewrite_is_caught_only_by_an_anchor(store: Store, review: ReviewStore) -> None:
+    _activity(store, review)
+    before = review.verify_audit()
+    anchors = {before.head_seq: before.head_hash}
+    _rewrite_from(store, 3, actor="reviewer:mallory")
+    assert review.verify_audit().ok  # consistent in itself...
+    report = review.verify_audit(anchors)  # ...but no longer through the anchor
+    assert not report.ok
+    assert report.first_bad_seq == before.head_seq
+
+
+def test_an_anchored_record_cut_from_the_end_is_caught(store: Store, review: ReviewStore) -> None:
+    _activity(store, review)
+    before = review.verify_audit()
+    _tamper(store, f"DELETE FROM audit_log WHERE seq = {before.head_seq}")
+    _rewrite_from(store, 1)
+    assert review.verify_audit().ok
+    report = review.verify_audit({before.head_seq: before.head_hash})
+    assert not report.ok
+    assert report.first_bad_seq == before.head_seq
+    assert "no longer in the log" in (report.problem or "")

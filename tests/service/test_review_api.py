@@ -236,7 +236,14 @@ def test_audit_verify_catches_a_record_edited_in_the_database(
 ) -> None:
     _reviewer(runtime, "alice")
     assert main(["audit", "verify", "--database", migrated_url]) == 0
-    assert "intact" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "intact" in printed
+    anchor = printed.split("anchor ")[1].split()[0]
+    verify = ["audit", "verify", "--database", migrated_url]
+    assert main([*verify, "--anchor", anchor]) == 0
+    assert main([*verify, "--anchor", anchor.replace(":", ":0", 1)[:-1]]) == 1
+    assert main([*verify, "--anchor", "head"]) == 2
+    capsys.readouterr()
     out = tmp_path / "audit.jsonl"
     assert main(["audit", "export", "--database", migrated_url, "--out", str(out)]) == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]

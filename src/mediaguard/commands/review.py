@@ -11,6 +11,7 @@ Exit codes: 0 success; 1 ``audit verify`` found a bad record (it is named);
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,20 +130,41 @@ def reviewers_disable(
 # ------------------------------------------------------------------------- audit
 
 
+def _anchor(value: str) -> tuple[int, str]:
+    seq, _, digest = value.partition(":")
+    if not seq.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise ConfigError(f"--anchor: expected SEQ:SHA256 as verify printed it, got {value!r}")
+    return int(seq), digest
+
+
 @audit_app.command("verify")
-def audit_verify(settings_file: SettingsOption = None, database: DatabaseOption = None) -> None:
+def audit_verify(
+    anchor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--anchor",
+            help="SEQ:SHA256 of a head printed by an earlier verify and kept elsewhere; "
+            "the log must still pass through it (repeatable).",
+        ),
+    ] = None,
+    settings_file: SettingsOption = None,
+    database: DatabaseOption = None,
+) -> None:
     """Check every record's hash and link; name the first edited, missing or moved one."""
+    anchors = dict(_anchor(value) for value in anchor or [])
     with _review(settings_file, database) as review:
-        report = review.verify_audit()
+        report = review.verify_audit(anchors)
     if not report.ok:
         problem = escape(report.problem or "")
         _err.print(f"[red]audit log damaged at record {report.first_bad_seq}:[/] {problem}")
         raise typer.Exit(EXIT_TAMPERED)
     _out.print(
-        f"audit log intact: {report.checked} records; head {report.head_seq} "
-        f"sha256 {report.head_hash}"
+        f"audit log intact: {report.checked} records; anchor {report.head_seq}:{report.head_hash}"
     )
-    _err.print("keep the head hash somewhere else: a later verify proves nothing was rewritten")
+    _err.print(
+        "keep the anchor somewhere else; a later `audit verify --anchor` with it proves the "
+        "log was not rewritten"
+    )
 
 
 @audit_app.command("export")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -204,8 +204,16 @@ def _loads(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"_not_an_object": value}
 
 
-def verify(conn: Connection) -> VerifyReport:
-    """Walk the chain from the first record and name the first one that does not fit."""
+def verify(conn: Connection, anchors: Mapping[int, str] | None = None) -> VerifyReport:
+    """Walk the chain from the first record and name the first one that does not fit.
+
+    Args:
+        conn: the connection to read with.
+        anchors: head hashes recorded earlier, outside the database, by sequence number.
+            A chain rewritten as a whole (records and head together) is consistent in
+            itself, but no longer passes through these hashes.
+    """
+    anchors = anchors or {}
     head = conn.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one()
     head_seq, head_hash = int(head[0]), str(head[1])
     expected_seq, prev = 1, GENESIS
@@ -228,8 +236,15 @@ def verify(conn: Connection) -> VerifyReport:
                 return bad(seq, f"record {seq} holds data that is not JSON")
             if computed != digest:
                 return bad(seq, f"record {seq} was altered (its hash does not match its content)")
+            if seq in anchors and anchors[seq] != digest:
+                return bad(seq, f"record {seq} is not the one anchored: the log was rewritten")
             checked += 1
             expected_seq, prev = seq + 1, digest
+    missing = [seq for seq in anchors if seq > checked]
+    if missing:
+        return bad(
+            min(missing), f"anchored record {min(missing)} is no longer in the log (it was cut)"
+        )
     if checked != head_seq or prev != head_hash:
         return bad(
             checked + 1,

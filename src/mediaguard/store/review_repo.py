@@ -21,7 +21,7 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -870,10 +870,10 @@ class ReviewStore:
         with _translated("append to the audit log"), self._engine.begin() as conn:
             return audit.append(conn, action, subject, data)
 
-    def verify_audit(self) -> audit.VerifyReport:
+    def verify_audit(self, anchors: Mapping[int, str] | None = None) -> audit.VerifyReport:
         """Check the whole audit chain (see :func:`mediaguard.store.audit.verify`)."""
         with _translated("verify the audit log"), self._engine.connect() as conn:
-            return audit.verify(conn)
+            return audit.verify(conn, anchors)
 
     def audit_entries(self, since: datetime | None = None) -> Iterator[audit.AuditEntry]:
         """The audit records in order, from ``since`` when given, streamed."""
