@@ -26,12 +26,13 @@ from fastapi import FastAPI
 from mediaguard.scanner import Scanner
 from mediaguard.service.app import create_app
 from mediaguard.service.auth import create_key
+
+# The service suite's helpers; pytest puts tests/ on sys.path for these test packages.
+from mediaguard.service.review import preview_path
 from mediaguard.service.routers.review_ui import LOGIN_COOKIE, SESSION_COOKIE
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.store import Store
 from mediaguard.store.review_repo import ReviewItemInfo
-
-# The service suite's helpers; pytest puts tests/ on sys.path for these test packages.
 from service._support import Keys, make_settings
 
 PASSWORD = "correct horse battery"
@@ -464,6 +465,26 @@ def test_clear_preview_only_after_an_audited_reveal(ui: Ui, photos: Any) -> None
     # Another reviewer's reveal does not open the clear image to someone else.
     other = _reviewer(ui, "bob")
     assert other.get(clear_url).status_code == 403
+
+
+def test_a_shielded_only_category_keeps_no_clear_preview_to_reveal(ui: Ui, photos: Any) -> None:
+    assert ui.runtime.intake is not None
+    ui.runtime.intake.shield_only = frozenset({"sexual"})
+    item = _queue_photo(ui, photos)
+    client = _reviewer(ui, "alice")
+    page = client.get(f"/review/items/{item.id}")
+
+    assert f'src="/review/items/{item.id}/preview/shielded"' in page.text
+    assert 'id="reveal"' not in page.text
+    assert "No clear preview is kept" in page.text
+    assert not preview_path(ui.runtime.data_dir, item.id, "clear").exists()
+    refused = client.post(
+        f"/review/items/{item.id}/reveal",
+        headers={"HX-Request": "true", "X-CSRF-Token": _csrf(page)},
+    )
+    assert refused.status_code == 409
+    assert client.get(f"/review/items/{item.id}/preview/clear").status_code == 403
+    assert [e for e in ui.runtime.review.audit_entries() if e.action == "preview.reveal"] == []
 
 
 def test_reveal_without_javascript_redirects_to_the_clear_page(ui: Ui, photos: Any) -> None:

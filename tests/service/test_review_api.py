@@ -302,6 +302,18 @@ def _a_verdict_json(runtime: ServiceRuntime) -> str:
     return runtime.scan(buf.getvalue(), name="grey.png").to_json()
 
 
+def test_shield_only_categories_come_from_the_settings(
+    migrated_url: str, tmp_path: Path, base_scanner: Any
+) -> None:
+    settings = make_settings(migrated_url, tmp_path / "d", review_shield_only=["csam"])
+    runtime = ServiceRuntime.open(settings, scanner=base_scanner)
+    try:
+        assert runtime.intake is not None
+        assert runtime.intake.shield_only == frozenset({"csam"})
+    finally:
+        runtime.close()
+
+
 def test_review_queue_can_be_turned_off(
     migrated_url: str, tmp_path: Path, base_scanner: Any, photos: Any
 ) -> None:

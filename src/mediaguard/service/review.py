@@ -74,7 +74,14 @@ def new_item(verdict: Verdict, *, job_id: str | None, has_preview: bool) -> NewR
     )
 
 
-def _write_previews(data_dir: Path, item_id: str, source: Path | bytes, verdict: Verdict) -> bool:
+def has_clear_preview(data_dir: Path, item_id: str) -> bool:
+    """Whether the item kept a clear preview (a shielded-only item cannot be revealed)."""
+    return preview_path(data_dir, item_id, "clear").is_file()
+
+
+def _write_previews(
+    data_dir: Path, item_id: str, source: Path | bytes, verdict: Verdict, *, clear: bool
+) -> bool:
     try:
         previews = render_previews(source, verdict)
     except MediaguardError as err:
@@ -82,8 +89,11 @@ def _write_previews(data_dir: Path, item_id: str, source: Path | bytes, verdict:
         return False
     folder = preview_path(data_dir, item_id, "clear").parent
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for kind, data in (("clear", previews.clear), ("shielded", previews.shielded)):
-        target = preview_path(data_dir, item_id, kind)  # type: ignore[arg-type]
+    kinds: list[tuple[PreviewKind, bytes]] = [("shielded", previews.shielded)]
+    if clear:
+        kinds.append(("clear", previews.clear))
+    for kind, data in kinds:
+        target = preview_path(data_dir, item_id, kind)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -104,6 +114,9 @@ class ReviewIntake:
         previews: keep previews at all (without them reviewers see only the reasons).
         automated_reason: the reason code recorded on automated blocks, by category;
             ``"*"``, the fallback, must be present.
+        preview_days: how long a decided item keeps its previews.
+        shield_only: categories whose items keep only the shielded preview, so no
+            reviewer can ever reveal them.
     """
 
     def __init__(
@@ -114,11 +127,13 @@ class ReviewIntake:
         previews: bool,
         automated_reason: dict[str, str],
         preview_days: float = 30.0,
+        shield_only: frozenset[str] = frozenset(),
     ) -> None:
         """Remember where items and previews go."""
         self.review = review
         self.data_dir = data_dir
         self.previews = previews
+        self.shield_only = shield_only
         self.automated_reason = automated_reason
         self.preview_days = preview_days
         self._next_sweep = 0.0
@@ -170,7 +185,10 @@ class ReviewIntake:
         if verdict.decision != "review":
             return None
         item_id = uuid.uuid4().hex
-        shown = self.previews and _write_previews(self.data_dir, item_id, source, verdict)
+        clear = not self.shield_only.intersection(categories(verdict))
+        shown = self.previews and _write_previews(
+            self.data_dir, item_id, source, verdict, clear=clear
+        )
         try:
             return self.review.enqueue(
                 new_item(verdict, job_id=job_id, has_preview=shown), item_id=item_id

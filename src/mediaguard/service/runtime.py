@@ -209,6 +209,7 @@ class ServiceRuntime:
                     previews=settings.review_previews,
                     automated_reason=_automated(reasons),
                     preview_days=settings.review_preview_days,
+                    shield_only=frozenset(settings.review_shield_only),
                 )
             spool = Spool(data / "spool")
             spool.sweep_incoming()

@@ -169,6 +169,11 @@ class ServiceSettings(BaseSettings):
         description="Days a decided item keeps its preview (for appeals); then it is "
         "deleted. Waiting items always keep theirs.",
     )
+    review_shield_only: list[str] = Field(
+        default=[],
+        description="Categories whose queued items keep only the shielded preview: "
+        "no clear image is stored, so none can be revealed (e.g. csam).",
+    )
     review_reasons: Path | None = Field(
         default=None,
         description="Reason codes TOML (with their DSA mapping); default: shipped.",

@@ -52,7 +52,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from mediaguard.actions.dsa import Action
 from mediaguard.service import hashlists
 from mediaguard.service.deps import RuntimeDep
-from mediaguard.service.review import PreviewKind, preview_path
+from mediaguard.service.review import PreviewKind, has_clear_preview, preview_path
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.signals.hashes import MIN_PDQ_QUALITY
 from mediaguard.store import audit
@@ -485,6 +485,7 @@ def _item_page(
         "verdict": verdict,
         "waiting": item.state in WAITING,
         "clear": clear,
+        "revealable": has_clear_preview(runtime.data_dir, item.id),
         "decisions": decisions,
         "appeals": appeals,
         "actions": [(action, _ACTION_KEYS[action]) for action in DECISION_ACTIONS],
@@ -511,10 +512,19 @@ def item_page(
 def reveal(request: Request, runtime: RuntimeDep, reviewing: Checked, item_id: str) -> Response:
     """Audit a reveal, then show the clear preview (a fragment for htmx)."""
     item = _item_or_halt(request, runtime, item_id)
+    if not has_clear_preview(runtime.data_dir, item.id):
+        return _error_page(
+            request,
+            409,
+            "Nothing to reveal",
+            "No clear preview is kept for this item (its category is shielded only).",
+        )
     runtime.review.reveal(item.id, reviewing.session.reviewer)
     if _is_htmx(request):
         return _page(
-            request, "review/_preview.html", {**_base(reviewing), "item": item, "clear": True}
+            request,
+            "review/_preview.html",
+            {**_base(reviewing), "item": item, "clear": True, "revealable": True},
         )
     return RedirectResponse(f"/review/items/{item.id}?show=clear", status_code=303)
 
