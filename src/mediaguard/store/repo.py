@@ -1307,3 +1307,12 @@ class Store:
         )
         with _translated("count match hits"), self._engine.connect() as conn:
             return conn.execute(stmt).scalar_one()
+
+
+def engine_of(store: Store) -> Engine:
+    """The engine of ``store``, shared by the service's and review's stores.
+
+    One process keeps one connection pool and one set of SQLite pragmas, however many
+    repositories sit on the same database.
+    """
+    return store._engine

@@ -37,6 +37,7 @@ from mediaguard.store.repo import (
     Store,
     StoreError,
     _translated,
+    engine_of,
 )
 from mediaguard.store.review_models import (
     AUTOMATION,
@@ -326,7 +327,7 @@ class ReviewStore:
     def __init__(self, store: Store) -> None:
         """Share ``store``'s engine."""
         self.store = store
-        self._engine = store._engine
+        self._engine = engine_of(store)
 
     # -- reviewers ------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mediaguard.store import audit
@@ -51,6 +51,7 @@ from mediaguard.store.repo import (
     _aware,
     _require_int,
     _translated,
+    engine_of,
 )
 from mediaguard.store.service_models import (
     EVENT_TYPES,
@@ -333,11 +334,6 @@ def _split(text: str) -> frozenset[str]:
     return frozenset(part for part in text.split(",") if part)
 
 
-def _engine_of(store: Store) -> Engine:
-    """The engine of ``store``, shared so one process keeps one pool and one set of pragmas."""
-    return store._engine
-
-
 _KEY_COLUMNS: Final = (
     ApiKey.id,
     ApiKey.key_id,
@@ -392,7 +388,7 @@ class ServiceStore:
     def __init__(self, store: Store) -> None:
         """Share ``store``'s engine."""
         self.store = store
-        self._engine = _engine_of(store)
+        self._engine = engine_of(store)
 
     @property
     def dialect(self) -> str:
