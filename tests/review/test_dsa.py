@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mediaguard.actions.dsa import (
+from mediaguard.dsa import (
     EEA,
     Automation,
     ContentKind,

@@ -21,9 +21,9 @@ import numpy.typing as npt
 import pytest
 from PIL import Image
 
-from mediaguard.actions.preview import Previews, moment, render_previews
 from mediaguard.errors import CorruptMedia, MediaTooLarge, UnreadableSource, UnsupportedMedia
 from mediaguard.media.video import VideoLimits
+from mediaguard.review.preview import Previews, moment, render_previews
 from mediaguard.scanner import Scanner
 from mediaguard.timeline import Segment, fraction_text
 from mediaguard.verdict import Verdict

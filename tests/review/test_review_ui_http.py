@@ -23,13 +23,12 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi import FastAPI
 
+# The service suite's helpers; pytest puts tests/ on sys.path for these test packages.
+from mediaguard.review.intake import preview_path
 from mediaguard.scanner import Scanner
 from mediaguard.service.app import create_app
 from mediaguard.service.auth import create_key
-
-# The service suite's helpers; pytest puts tests/ on sys.path for these test packages.
-from mediaguard.service.review import preview_path
-from mediaguard.service.routers.review_ui import LOGIN_COOKIE, SESSION_COOKIE
+from mediaguard.service.routers.review_ui.sessions import LOGIN_COOKIE, SESSION_COOKIE
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.store import Store
 from mediaguard.store.review_repo import ReviewItemInfo

@@ -20,9 +20,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import text
 
-from mediaguard.actions.dsa import validate
 from mediaguard.cli import main
-from mediaguard.service.review import new_item, preview_path
+from mediaguard.dsa import validate
+from mediaguard.review.intake import new_item, preview_path
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.store import NewEntry
 from mediaguard.store.models import utcnow

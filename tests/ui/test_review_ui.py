@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mediaguard.actions.dsa import validate
+from mediaguard.dsa import validate
 from mediaguard.store.review_repo import ReviewItemInfo
 
 # The service suite's helpers; pytest puts tests/ on sys.path for these test packages.

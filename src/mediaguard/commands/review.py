@@ -25,15 +25,15 @@ from rich.markup import escape
 from rich.progress import track
 from rich.table import Table
 
-from mediaguard.actions.dsa import StatementError, batches, load_reasons
-from mediaguard.actions.review import statement_for
 from mediaguard.commands.service import (
     DatabaseOption,
     SettingsOption,
     _open_store,
     _service_settings,
 )
+from mediaguard.dsa import StatementError, batches, load_reasons
 from mediaguard.errors import ConfigError
+from mediaguard.review.statements import statement_for
 from mediaguard.store.review_repo import ReviewStore
 
 EXIT_TAMPERED = 1

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mediaguard.actions.dsa import StatementError
+from mediaguard.dsa import StatementError
 from mediaguard.errors import (
     ConfigError,
     CorruptMedia,

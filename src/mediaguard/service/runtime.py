@@ -23,16 +23,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self
 
-from mediaguard.actions.dsa import ReasonCodes, load_reasons
 from mediaguard.config import ScanConfig
+from mediaguard.dsa import ReasonCodes, load_reasons
 from mediaguard.errors import ConfigError
 from mediaguard.match.lists import ListMatcher
 from mediaguard.match.types import Match, SignalType
 from mediaguard.policy.model import Policy
+from mediaguard.review.intake import ReviewIntake
 from mediaguard.scanner import MatchOutcome, MatchQuery, Scanner
 from mediaguard.service.auth import LoginThrottle, RateLimiter
 from mediaguard.service.metrics import Metrics
-from mediaguard.service.review import ReviewIntake
 from mediaguard.service.settings import ServiceSettings, cpu_count
 from mediaguard.service.spool import KeepSetting, MediaRetention, Spool
 from mediaguard.signals import runtime as onnx_runtime

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
-from mediaguard.actions.review import statement_for
+from mediaguard.review.statements import statement_for
 from mediaguard.service.deps import ReviewKey, RuntimeDep
 from mediaguard.service.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from mediaguard.service.schemas import (

@@ -9,7 +9,12 @@ unreadable preview) costs the reviewer a preview, never the caller their verdict
 Previews are the only media the service keeps for review: a small clear JPEG and its
 shielded (greyscale, blurred) twin, under ``<data_dir>/previews/<item id>/`` with owner-
 only permissions. Reviewers are shown the shielded one until they reveal the clear one,
-and each reveal is audited (see :mod:`mediaguard.service.routers.review_ui`).
+and each reveal is audited (the review UI, :mod:`mediaguard.service.routers.review_ui`,
+serves them from the paths :func:`preview_path` names).
+
+The intake needs only the review store, a data directory and settings passed in, never
+the service's runtime: the service builds one :class:`ReviewIntake` at start-up and
+hands it each verdict, and a worker or a test can do the same without a web stack.
 """
 
 from __future__ import annotations
@@ -23,12 +28,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Final, Literal
 
-from mediaguard.actions.preview import render_previews
 from mediaguard.errors import MediaguardError
+from mediaguard.review.preview import render_previews
 from mediaguard.store.models import utcnow
 from mediaguard.store.review_repo import NewReviewItem, ReviewItemInfo, ReviewStore
 from mediaguard.verdict import Verdict
 
+#: Intake runs in the service, and operators read its warnings with the service's own.
 log = logging.getLogger("mediaguard.service")
 
 PreviewKind = Literal["clear", "shielded"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from mediaguard.actions.dsa import EEA, ReasonCodes, StatementError, StatementInput, statement
+from mediaguard.dsa import EEA, ReasonCodes, StatementError, StatementInput, statement
 from mediaguard.store.review_repo import DecisionInfo, ReviewItemInfo
 
 
