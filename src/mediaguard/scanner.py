@@ -10,25 +10,24 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
 from importlib.metadata import version
 from itertools import islice
 from pathlib import Path
-from typing import Protocol
 
 from mediaguard import media
 from mediaguard.config import ScanConfig
 from mediaguard.errors import CorruptMedia, UnreadableSource
-from mediaguard.match.types import Match
+from mediaguard.lists.query import Matcher, MatchOutcome, MatchQuery
 from mediaguard.media.image import peek, read_source
 from mediaguard.media.sniff import sniff
 from mediaguard.media.types import Frame, MediaFacts, MediaKind
 from mediaguard.media.video import sample_frames
 from mediaguard.policy.engine import category_scores, decide
-from mediaguard.policy.model import ListAction, Policy
+from mediaguard.policy.model import Policy
 from mediaguard.signals import hashes
 from mediaguard.signals.base import Detection, Detector, ModelInfo
 from mediaguard.signals.detectors import registry
@@ -44,48 +43,13 @@ from mediaguard.verdict import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class MatchQuery:
-    """What a matcher is asked about one item.
-
-    ``variants`` holds extra PDQ hashes (frame index, transform name, hex) when dihedral
-    matching is on.
-    """
-
-    digests: hashes.Digests
-    pdq: tuple[hashes.PDQHash, ...]
-    variants: tuple[tuple[int, str, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class MatchOutcome:
-    """What a matcher found, plus what the policy needs to judge it."""
-
-    matches: tuple[Match, ...] = ()
-    list_actions: Mapping[str, ListAction] = field(default_factory=dict)
-    quarantined: Collection[int] = frozenset()
-    notes: tuple[str, ...] = ()
-
-
-class Matcher(Protocol):
-    """Matches an item's hashes against hash lists."""
-
-    def match(self, query: MatchQuery) -> MatchOutcome:
-        """Return the list matches for one item."""
-        ...
-
-    def record(self, verdict: Verdict) -> None:
-        """Remember a scanned item, for retroactive matching and quarantine."""
-        ...
-
-
 def open_list_matcher(config: ScanConfig, policy: Policy) -> Matcher:
     """A matcher over the store's hash lists; an embedded SQLite store is migrated here.
 
     Engines call it once before starting workers, so that the migration and the index
     build happen once, not in every worker at the same time.
     """
-    from mediaguard.match.lists import ListMatcher
+    from mediaguard.lists import ListMatcher
     from mediaguard.store import Store
 
     store = Store.open(config.database_url)

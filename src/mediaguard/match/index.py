@@ -286,7 +286,7 @@ def _sha256(arr: npt.NDArray[Any]) -> str:
     return hashlib.sha256(flat.data).hexdigest()
 
 
-def _write_container(
+def write_container(
     path: Path, kind: str, meta: Mapping[str, Any], arrays: Mapping[str, npt.NDArray[Any]]
 ) -> None:
     """Write arrays plus a JSON header atomically (temp file, fsync, rename)."""
@@ -320,10 +320,10 @@ def _write_container(
         raise
 
 
-def _read_container(
+def read_container(
     path: Path, kind: str, names: Sequence[str], optional: Sequence[str] = ()
 ) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
-    """Read and verify a container written by :func:`_write_container`.
+    """Read and verify a container written by :func:`write_container`.
 
     ``names`` must be present; ``optional`` arrays are read when the header lists them.
 
@@ -473,7 +473,7 @@ class ExactIndex:
                 keys[row] = np.frombuffer(key, dtype=np.uint8)
                 ids[row] = entry
                 row += 1
-        _write_container(
+        write_container(
             Path(path),
             self.kind,
             {"signal": self.signal.value, "counts": {"entries": self._count}},
@@ -487,7 +487,7 @@ class ExactIndex:
         Raises:
             IndexFormatError: when the file is not a readable exact index of this version.
         """
-        header, arrays = _read_container(Path(path), cls.kind, ("keys", "ids"))
+        header, arrays = read_container(Path(path), cls.kind, ("keys", "ids"))
         try:
             signal = SignalType(header["signal"])
             index = cls(signal)
@@ -942,7 +942,7 @@ class PDQIndex:
             "byte_order": "little",
             "delta_limit": self._delta_limit,
         }
-        _write_container(Path(path), self.kind, meta, arrays)
+        write_container(Path(path), self.kind, meta, arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> PDQIndex:
@@ -956,7 +956,7 @@ class PDQIndex:
             IndexFormatError: when the file is not a readable PDQ index of this version.
         """
         p = Path(path)
-        header, arrays = _read_container(
+        header, arrays = read_container(
             p, cls.kind, ("codes", "ids"), optional=("offsets", "perm_lo", "perm_hi")
         )
         if header.get("chunks") != _CHUNKS or header.get("chunk_bits") != 16:

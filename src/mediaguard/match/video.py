@@ -46,9 +46,9 @@ from mediaguard.match.index import (
     DEFAULT_PDQ_DISTANCE,
     MIN_PDQ_QUALITY,
     PDQIndex,
-    _read_container,
-    _write_container,
     pdq_codes,
+    read_container,
+    write_container,
 )
 from mediaguard.match.types import HashFormatError, IndexFormatError, SignalType, parse_value
 
@@ -354,7 +354,7 @@ class VideoIndex:
         alive = np.isin(self._frame_video, np.fromiter(self._frames, np.int64))
         ids = np.fromiter(self._frames.keys(), np.int64, len(self._frames))
         counts = np.fromiter(self._frames.values(), np.int64, len(self._frames))
-        _write_container(
+        write_container(
             Path(path),
             self.kind,
             {"counts": {"videos": len(self._frames)}, "min_quality": self.min_quality},
@@ -374,7 +374,7 @@ class VideoIndex:
             IndexFormatError: when the file is not a readable vPDQ index of this version.
         """
         p = Path(path)
-        header, arr = _read_container(
+        header, arr = read_container(
             p, cls.kind, ("codes", "frame_video", "video_ids", "video_frames")
         )
         min_quality = header.get("min_quality")

@@ -26,11 +26,11 @@ from typing import Self
 from mediaguard.config import ScanConfig
 from mediaguard.dsa import ReasonCodes, load_reasons
 from mediaguard.errors import ConfigError
-from mediaguard.match.lists import ListMatcher
+from mediaguard.lists import ListMatcher, MatchOutcome, MatchQuery
 from mediaguard.match.types import Match, SignalType
 from mediaguard.policy.model import Policy
 from mediaguard.review.intake import ReviewIntake
-from mediaguard.scanner import MatchOutcome, MatchQuery, Scanner
+from mediaguard.scanner import Scanner
 from mediaguard.service.auth import LoginThrottle, RateLimiter
 from mediaguard.service.metrics import Metrics
 from mediaguard.service.settings import ServiceSettings, cpu_count

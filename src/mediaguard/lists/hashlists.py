@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final, TextIO
 
 from mediaguard.errors import MediaguardError
 from mediaguard.iterutil import chunks
+from mediaguard.lists.query import MatchOutcome, MatchQuery
 from mediaguard.match.formats import LineError, ListFormat, iter_entries, write_entries
 from mediaguard.match.index import ExactIndex, PDQIndex
 from mediaguard.match.types import Entry, IndexFormatError, Match, SignalType
@@ -35,7 +36,6 @@ from mediaguard.store import repo
 from mediaguard.store.repo import EntryInfo, HashListInfo, ItemInfo, NewEntry, Store
 
 if TYPE_CHECKING:
-    from mediaguard.scanner import MatchOutcome, MatchQuery
     from mediaguard.verdict import Verdict
 
 _STATE_VERSION: Final = 1
@@ -224,7 +224,6 @@ class ListMatcher:
 
     def match(self, query: MatchQuery) -> MatchOutcome:
         """Match one item's digests and PDQ hashes against every list."""
-        from mediaguard.scanner import MatchOutcome
 
         idx = self._indexes
         hits: dict[int, tuple[int, str | None, int | None]] = {}

@@ -1,0 +1,53 @@
+"""What the scanner asks a list matcher, and what it gets back.
+
+These types sit with the lists rather than in the scanner because the scanner consumes
+them and the list matcher produces them: kept beside the scanner they made the lists
+import the pipeline that imports the lists. Here both depend on them, and the arrow
+between the two points one way, from the scanner down to the lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mediaguard.match.types import Match
+from mediaguard.policy.model import ListAction
+from mediaguard.signals import hashes
+from mediaguard.verdict import Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class MatchQuery:
+    """What a matcher is asked about one item.
+
+    ``variants`` holds extra PDQ hashes (frame index, transform name, hex) when dihedral
+    matching is on.
+    """
+
+    digests: hashes.Digests
+    pdq: tuple[hashes.PDQHash, ...]
+    variants: tuple[tuple[int, str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MatchOutcome:
+    """What a matcher found, plus what the policy needs to judge it."""
+
+    matches: tuple[Match, ...] = ()
+    list_actions: Mapping[str, ListAction] = field(default_factory=dict)
+    quarantined: Collection[int] = frozenset()
+    notes: tuple[str, ...] = ()
+
+
+class Matcher(Protocol):
+    """Matches an item's hashes against hash lists."""
+
+    def match(self, query: MatchQuery) -> MatchOutcome:
+        """Return the list matches for one item."""
+        ...
+
+    def record(self, verdict: Verdict) -> None:
+        """Remember a scanned item, for retroactive matching and quarantine."""
+        ...
