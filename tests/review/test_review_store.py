@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from mediaguard.store import InvalidInputError, NotFoundError, Store, audit
-from mediaguard.store.models import utcnow
+from mediaguard.store.base import utcnow
 from mediaguard.store.review_repo import (
     ConflictError,
     NewReviewItem,

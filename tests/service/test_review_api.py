@@ -25,7 +25,7 @@ from mediaguard.dsa import validate
 from mediaguard.review.intake import new_item, preview_path
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.store import NewEntry
-from mediaguard.store.models import utcnow
+from mediaguard.store.base import utcnow
 from mediaguard.store.review_repo import ReviewerInfo
 from mediaguard.verdict import Verdict
 

@@ -25,12 +25,7 @@ from rich.markup import escape
 from rich.progress import track
 from rich.table import Table
 
-from mediaguard.commands.service import (
-    DatabaseOption,
-    SettingsOption,
-    _open_store,
-    _service_settings,
-)
+from mediaguard.commands.context import DatabaseOption, SettingsOption, open_store, service_settings
 from mediaguard.dsa import StatementError, batches, load_reasons
 from mediaguard.errors import ConfigError
 from mediaguard.review.statements import statement_for
@@ -54,7 +49,7 @@ _err = Console(stderr=True)
 
 @contextmanager
 def _review(settings_file: Path | None, database: str | None) -> Iterator[ReviewStore]:
-    store = _open_store(settings_file, database)
+    store = open_store(settings_file, database)
     try:
         store.check_current()
         yield ReviewStore(store)
@@ -215,7 +210,7 @@ def dsa_export(
     """
     start = _day(since)
     if reasons_file is None and settings_file is not None:
-        reasons_file = _service_settings(settings_file).review_reasons
+        reasons_file = service_settings(settings_file).review_reasons
     reasons = load_reasons(reasons_file)
     with _review(settings_file, database) as review:
         decided = review.decisions_since(start)

@@ -22,7 +22,6 @@ import re
 import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
@@ -31,6 +30,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mediaguard.commands.context import DatabaseOption, SettingsOption, open_store, service_settings
 from mediaguard.errors import ConfigError, MediaguardError
 from mediaguard.store import SchemaError, Store
 
@@ -49,42 +49,6 @@ keys_app = typer.Typer(
     no_args_is_help=True,
 )
 db_app = typer.Typer(help="Database schema: upgrade it, or show where it is.", no_args_is_help=True)
-
-SettingsOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--settings",
-        envvar="MEDIAGUARD_SETTINGS",
-        help="Service settings TOML (see mediaguard.example.toml); MEDIAGUARD_* variables "
-        "override it.",
-    ),
-]
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        envvar="MEDIAGUARD_DATABASE_URL",
-        help="Database URL (default: the settings file's, else SQLite in the data directory).",
-    ),
-]
-
-
-def _service_settings(path: Path | None, **overrides: object) -> ServiceSettings:
-    try:
-        from mediaguard.service.settings import ServiceSettings
-    except ImportError as err:  # pragma: no cover - depends on the installed extras
-        raise ConfigError(
-            f"the service needs the 'service' extra ({err.name} is missing): "
-            "pip install 'mediaguard[service]'"
-        ) from err
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return ServiceSettings.load(path, **given)
-
-
-def _open_store(settings_file: Path | None, database: str | None) -> Store:
-    if database is None and settings_file is not None:
-        database = _service_settings(settings_file).resolved_database_url()
-    return Store.open(database)
 
 
 def _configure_logging(level: str) -> None:
@@ -122,7 +86,7 @@ def serve(
     Refuses to start when the database schema is behind (run `mediaguard db upgrade`),
     or when a secret is a placeholder outside environment = "development".
     """
-    settings = _service_settings(settings_file, host=host, port=port, workers=workers)
+    settings = service_settings(settings_file, host=host, port=port, workers=workers)
     _configure_logging(settings.log_level)
     _check_schema(settings)
     import uvicorn
@@ -182,7 +146,7 @@ def worker(
     models, and a dead actor is replaced. SIGTERM or Ctrl-C stops after the current
     input; the job goes back to the queue.
     """
-    settings = _service_settings(settings_file)
+    settings = service_settings(settings_file)
     _configure_logging(settings.log_level)
     from mediaguard.service.jobs import BackgroundWorkers
     from mediaguard.service.runtime import ServiceRuntime
@@ -264,7 +228,7 @@ def keys_create(
     from mediaguard.store.service_repo import ServiceStore
 
     limit = _rate_limit(rate_limit)
-    with _open_store(settings_file, database) as store:
+    with open_store(settings_file, database) as store:
         store.check_current()
         try:
             info, token = create_key(
@@ -288,7 +252,7 @@ def keys_revoke(
     """Revoke a key at once; its jobs and delivery logs are kept."""
     from mediaguard.store.service_repo import ServiceStore
 
-    with _open_store(settings_file, database) as store:
+    with open_store(settings_file, database) as store:
         store.check_current()
         info = ServiceStore(store).revoke_key(key_id)
     _err.print(f"revoked key {info.key_id}")
@@ -299,7 +263,7 @@ def keys_ls(settings_file: SettingsOption = None, database: DatabaseOption = Non
     """List keys: id, name, scopes, rate limit, created, revoked."""
     from mediaguard.store.service_repo import ServiceStore
 
-    with _open_store(settings_file, database) as store:
+    with open_store(settings_file, database) as store:
         store.check_current()
         keys = ServiceStore(store).keys()
     table = Table(title="API keys")
@@ -326,7 +290,7 @@ def keys_ls(settings_file: SettingsOption = None, database: DatabaseOption = Non
 @db_app.command("upgrade")
 def db_upgrade(settings_file: SettingsOption = None, database: DatabaseOption = None) -> None:
     """Migrate the database schema to this version's (run before `serve` after upgrading)."""
-    with _open_store(settings_file, database) as store:
+    with open_store(settings_file, database) as store:
         before = store.current_revision()
         store.upgrade()
         after = store.current_revision()
@@ -337,7 +301,7 @@ def db_upgrade(settings_file: SettingsOption = None, database: DatabaseOption = 
 @db_app.command("current")
 def db_current(settings_file: SettingsOption = None, database: DatabaseOption = None) -> None:
     """Show the schema revision; exit 1 when it is not the one this version expects."""
-    with _open_store(settings_file, database) as store:
+    with open_store(settings_file, database) as store:
         current = store.current_revision()
         head = store.head_revision()
         try:

@@ -30,7 +30,7 @@ from typing import Final, Literal
 
 from mediaguard.errors import MediaguardError
 from mediaguard.review.preview import render_previews
-from mediaguard.store.models import utcnow
+from mediaguard.store.base import utcnow
 from mediaguard.store.review_repo import NewReviewItem, ReviewItemInfo, ReviewStore
 from mediaguard.verdict import Verdict
 

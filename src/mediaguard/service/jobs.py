@@ -40,7 +40,7 @@ from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.service.schemas import JobPublic, dump, results_json
 from mediaguard.service.uploads import ReceivedFile
 from mediaguard.service.webhooks import Dispatcher, check_target
-from mediaguard.store.models import utcnow
+from mediaguard.store.base import utcnow
 from mediaguard.store.repo import StoreError
 from mediaguard.store.service_repo import (
     IdempotencyConflict,

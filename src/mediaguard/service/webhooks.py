@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 import httpcore
 
 from mediaguard.errors import MediaguardError
-from mediaguard.store.models import utcnow
+from mediaguard.store.base import utcnow
 from mediaguard.store.repo import Store, StoreError
 from mediaguard.store.service_repo import DeliveryTask, NewEvent, ServiceStore
 

@@ -32,7 +32,7 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, insert, select, update
 
-from mediaguard.store.models import utcnow
+from mediaguard.store.base import utcnow
 from mediaguard.store.review_models import AuditHead, AuditRecord
 
 GENESIS: Final = "0" * 64

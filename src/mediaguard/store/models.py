@@ -17,25 +17,28 @@ dataclasses, so no caller holds a session-bound object.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    DateTime,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
-    func,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
+
+# The review and service tables are imported so that Base.metadata, which migrations and
+# schema checks read, holds every table whichever module a caller imported first.
+from mediaguard.store import review_models as review_models
+from mediaguard.store import service_models as service_models
+
+# Base is re-exported: importing it from here is what guarantees a complete metadata.
+from mediaguard.store.base import ID, NOW, UTCDateTime, in_check
+from mediaguard.store.base import Base as Base
 
 #: Signal types a hash-list entry may carry.
 SIGNAL_TYPES: tuple[str, ...] = ("pdq", "md5", "sha256", "vpdq")
@@ -49,75 +52,6 @@ MAX_PDQ_DISTANCE = 64
 #: Default PDQ match threshold, as in Meta's HMA.
 DEFAULT_PDQ_DISTANCE = 31
 
-# 64-bit ids on PostgreSQL (hash lists reach tens of millions of rows and hits grow
-# without bound); on SQLite an id must be declared INTEGER to alias the rowid.
-_Id = BigInteger().with_variant(Integer(), "sqlite")
-
-_NAMING = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-# The database stamps a row left without a time. A server default rather than a Python
-# one, so that a bulk insert of entries need not send one timestamp per row.
-_NOW = func.current_timestamp()
-
-
-def in_check(column: str, values: tuple[str, ...]) -> str:
-    """Render a portable ``column IN (...)`` CHECK expression (for every model module)."""
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
-def utcnow() -> datetime:
-    """Return the current time as an aware UTC datetime (the only clock the store reads)."""
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp stored as UTC and always read back timezone-aware.
-
-    SQLite has no timestamp type: SQLAlchemy stores text and drops any zone, so a
-    value is converted to UTC before it is written and tagged UTC when read. PostgreSQL
-    stores ``timestamptz`` and answers in the session's zone, which is converted back
-    to UTC so both backends return identical values.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Refuse a naive datetime and normalise an aware one to UTC.
-
-        Raises:
-            ValueError: when ``value`` is naive; guessing its zone would silently shift
-                every window computed from it.
-        """
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"timestamp {value.isoformat()} is naive; pass an aware datetime")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        """Return an aware UTC datetime whichever backend produced the value."""
-        if value is None:
-            return None
-        if not isinstance(value, datetime):  # pragma: no cover - drivers return datetimes
-            raise TypeError(f"expected a datetime from the database, got {type(value)!r}")
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    """Declarative base carrying the constraint naming convention."""
-
-    metadata = MetaData(naming_convention=_NAMING)
-
 
 class HashList(Base):
     """A named list of known hashes with a category, a source and an action hint."""
@@ -130,15 +64,15 @@ class HashList(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     category: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(Text, default="")
     description: Mapped[str] = mapped_column(Text, default="")
     action: Mapped[str] = mapped_column(String(16))
     pdq_distance: Mapped[int] = mapped_column(Integer, default=DEFAULT_PDQ_DISTANCE)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
 
 
 class HashEntry(Base):
@@ -151,13 +85,13 @@ class HashEntry(Base):
         CheckConstraint(in_check("signal_type", SIGNAL_TYPES), name="signal_type"),
     )
 
-    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("hash_lists.id", ondelete="CASCADE"))
     signal_type: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(128))
     external_id: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
-    added_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
 
 
 class VpdqFrame(Base):
@@ -191,7 +125,7 @@ class ScannedItem(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     item_key: Mapped[str] = mapped_column(String(512), unique=True)
     source: Mapped[str] = mapped_column(Text, default="")
     md5: Mapped[str | None] = mapped_column(String(32), index=True)
@@ -200,7 +134,7 @@ class ScannedItem(Base):
     pdq_quality: Mapped[int | None] = mapped_column(Integer)
     decision: Mapped[str | None] = mapped_column(String(16))
     policy_version: Mapped[str | None] = mapped_column(Text)
-    scanned_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+    scanned_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
 
 
 class MatchHit(Base):
@@ -212,15 +146,11 @@ class MatchHit(Base):
         CheckConstraint("distance >= 0", name="distance"),
     )
 
-    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("hash_entries.id", ondelete="CASCADE"))
     # Indexed so deleting an item does not scan every hit on PostgreSQL.
     item_id: Mapped[int] = mapped_column(
         ForeignKey("scanned_items.id", ondelete="CASCADE"), index=True
     )
     distance: Mapped[int] = mapped_column(Integer)
-    matched_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
-
-
-from mediaguard.store import review_models as review_models  # noqa: E402  (review tables)
-from mediaguard.store import service_models as service_models  # noqa: E402  (service tables)
+    matched_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)

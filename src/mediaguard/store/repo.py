@@ -59,6 +59,7 @@ from mediaguard.iterutil import chunks
 from mediaguard.paths import data_dir
 from mediaguard.signals.protected import check_name
 from mediaguard.store import audit
+from mediaguard.store.base import utcnow
 from mediaguard.store.models import (
     ACTIONS,
     DECISIONS,
@@ -70,7 +71,6 @@ from mediaguard.store.models import (
     MatchHit,
     ScannedItem,
     VpdqFrame,
-    utcnow,
 )
 
 #: Environment variable naming the database when no URL is passed to :meth:`Store.open`.
@@ -163,9 +163,9 @@ class FrameHash:
 
     def __post_init__(self) -> None:
         """Check ranges and normalise the hash to lowercase."""
-        _require_int("frame_index", self.frame_index, 0, None)
-        _require_int("time_ms", self.time_ms, 0, None)
-        _require_int("quality", self.quality, 0, 100)
+        require_int("frame_index", self.frame_index, 0, None)
+        require_int("time_ms", self.time_ms, 0, None)
+        require_int("quality", self.quality, 0, 100)
         object.__setattr__(self, "pdq", _hex("frame pdq", self.pdq, 64, 64))
 
 
@@ -204,7 +204,7 @@ class NewEntry:
         _optional_str("external_id", self.external_id)
         _optional_str("note", self.note)
         if self.added_at is not None:
-            _aware("added_at", self.added_at)
+            as_aware("added_at", self.added_at)
         frames = tuple(self.frames)
         if signal_type == "vpdq":
             if not frames:
@@ -269,7 +269,7 @@ class ItemInfo:
 # ---------------------------------------------------------------------- validation
 
 
-def _require_int(field: str, value: object, low: int | None, high: int | None) -> int:
+def require_int(field: str, value: object, low: int | None, high: int | None) -> int:
     """Return ``value`` when it is an int within [low, high]; bool is refused."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidInputError(f"{field}: expected an integer, got {value!r}")
@@ -332,7 +332,7 @@ def _category(value: object) -> str:
     return category
 
 
-def _aware(field: str, value: object) -> datetime:
+def as_aware(field: str, value: object) -> datetime:
     """Return ``value`` when it is a timezone-aware datetime."""
     if not isinstance(value, datetime):
         raise InvalidInputError(f"{field}: expected a datetime, got {value!r}")
@@ -343,7 +343,7 @@ def _aware(field: str, value: object) -> datetime:
 
 def _batch_size(value: object) -> int:
     """Return ``value`` when it is a sensible page or batch size."""
-    return _require_int("batch_size", value, 1, _MAX_BATCH)
+    return require_int("batch_size", value, 1, _MAX_BATCH)
 
 
 # ------------------------------------------------------------------------- engines
@@ -412,7 +412,7 @@ def _make_engine(url: URL) -> Engine:
 
 
 @contextmanager
-def _translated(action: str) -> Iterator[None]:
+def translated(action: str) -> Iterator[None]:
     """Turn a database failure into a :class:`StoreError` that says what was being done."""
     try:
         yield
@@ -559,7 +559,7 @@ class Store:
     def _migrate(self, step: Callable[[Config, str], None], revision: str) -> None:
         """Run an Alembic command on this store's engine inside one transaction."""
         config = self._alembic_config()
-        with _translated(f"migrate to {revision}"), self._engine.begin() as conn:
+        with translated(f"migrate to {revision}"), self._engine.begin() as conn:
             config.attributes["connection"] = conn
             try:
                 step(config, revision)
@@ -568,7 +568,7 @@ class Store:
 
     def current_revision(self) -> str | None:
         """The schema revision the database is at, or None when it was never migrated."""
-        with _translated("read the schema revision"), self._engine.connect() as conn:
+        with translated("read the schema revision"), self._engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
     def head_revision(self) -> str:
@@ -644,9 +644,9 @@ class Store:
             "action": _choice("action", action, ACTIONS),
             "source": _text("source", source),
             "description": _text("description", description),
-            "pdq_distance": _require_int("pdq_distance", pdq_distance, 0, MAX_PDQ_DISTANCE),
+            "pdq_distance": require_int("pdq_distance", pdq_distance, 0, MAX_PDQ_DISTANCE),
         }
-        with _translated(f"create hash list {name!r}"):
+        with translated(f"create hash list {name!r}"):
             return self._create_list(values)
 
     def _create_list(self, values: dict[str, Any]) -> HashListInfo:
@@ -669,7 +669,7 @@ class Store:
             StoreError: when the database fails.
         """
         _name("name", name)
-        with _translated(f"read hash list {name!r}"), self._engine.connect() as conn:
+        with translated(f"read hash list {name!r}"), self._engine.connect() as conn:
             found = self._lists(conn, HashList.name == name)
         if not found:
             raise NotFoundError(f"hash list {name!r} does not exist")
@@ -681,7 +681,7 @@ class Store:
         Raises:
             StoreError: when the database fails.
         """
-        with _translated("list hash lists"), self._engine.connect() as conn:
+        with translated("list hash lists"), self._engine.connect() as conn:
             return self._lists(conn, None)
 
     @staticmethod
@@ -730,8 +730,8 @@ class Store:
         if description is not None:
             values["description"] = _text("description", description)
         if pdq_distance is not None:
-            values["pdq_distance"] = _require_int("pdq_distance", pdq_distance, 0, MAX_PDQ_DISTANCE)
-        with _translated(f"update hash list {name!r}"):
+            values["pdq_distance"] = require_int("pdq_distance", pdq_distance, 0, MAX_PDQ_DISTANCE)
+        with translated(f"update hash list {name!r}"):
             self._update_list(name, values)
         return self.get_list(name)
 
@@ -751,7 +751,7 @@ class Store:
             StoreError: when the database fails.
         """
         _name("name", name)
-        with _translated(f"delete hash list {name!r}"), self._engine.begin() as conn:
+        with translated(f"delete hash list {name!r}"), self._engine.begin() as conn:
             # ON DELETE CASCADE (enforced on SQLite by the foreign_keys pragma) removes
             # entries, frames and hits in the same statement.
             if conn.execute(delete(HashList).where(HashList.name == name)).rowcount == 0:
@@ -797,7 +797,7 @@ class Store:
         """
         _name("list_name", list_name)
         _batch_size(batch_size)
-        with _translated(f"add entries to hash list {list_name!r}"):
+        with translated(f"add entries to hash list {list_name!r}"):
             return self._add_entries(list_name, entries, batch_size, return_ids, atomic)
 
     def _add_entries(
@@ -926,7 +926,7 @@ class Store:
             _choice("signal_type", signal_type, SIGNAL_TYPES)
         # Validated lazily, chunk by chunk, so the values may stream too.
         checked = (_hex("value", v, 1, 128) for v in values)
-        with _translated(f"remove entries from hash list {list_name!r}"):
+        with translated(f"remove entries from hash list {list_name!r}"):
             return self._remove_entries(list_name, checked, signal_type)
 
     def _remove_entries(
@@ -975,7 +975,7 @@ class Store:
         list_id = None
         if list_name is not None:
             # Resolved now, so a missing list fails at the call, not at the first next().
-            with _translated(f"read hash list {list_name!r}"), self._engine.connect() as conn:
+            with translated(f"read hash list {list_name!r}"), self._engine.connect() as conn:
                 list_id = self._list_id(conn, list_name)
         return self._guarded_iter(
             "read hash-list entries",
@@ -995,7 +995,7 @@ class Store:
             InvalidInputError: when ``entry_id`` or ``batch_size`` is invalid.
             StoreError: when the database fails.
         """
-        _require_int("entry_id", entry_id, 0, None)
+        require_int("entry_id", entry_id, 0, None)
         _batch_size(batch_size)
         return self._guarded_iter(
             "read new hash-list entries",
@@ -1011,9 +1011,9 @@ class Store:
             InvalidInputError: when an id is not a positive integer.
             StoreError: when the database fails.
         """
-        wanted = sorted({_require_int("entry id", i, 1, None) for i in ids})
+        wanted = sorted({require_int("entry id", i, 1, None) for i in ids})
         found: list[EntryInfo] = []
-        with _translated("read hash-list entries"), self._engine.connect() as conn:
+        with translated("read hash-list entries"), self._engine.connect() as conn:
             for chunk in chunks(wanted, 500):
                 rows = conn.execute(
                     _entry_select().where(HashEntry.id.in_(chunk)).order_by(HashEntry.id)
@@ -1028,7 +1028,7 @@ class Store:
 
     def _guarded_iter(self, action: str, make: Callable[[], Iterator[_T]]) -> Iterator[_T]:
         """Run a generator with database errors translated, including during iteration."""
-        with _translated(action):
+        with translated(action):
             yield from make()
 
     def _iter_entries(
@@ -1090,7 +1090,7 @@ class Store:
             _name("list_name", list_name)
         if signal_type is not None:
             _choice("signal_type", signal_type, SIGNAL_TYPES)
-        with _translated("count hash-list entries"), self._engine.connect() as conn:
+        with translated("count hash-list entries"), self._engine.connect() as conn:
             stmt = select(func.count()).select_from(HashEntry)
             if list_name is not None:
                 stmt = stmt.where(HashEntry.list_id == self._list_id(conn, list_name))
@@ -1106,7 +1106,7 @@ class Store:
         Raises:
             StoreError: when the database fails.
         """
-        with _translated("read hash-list entries"), self._engine.connect() as conn:
+        with translated("read hash-list entries"), self._engine.connect() as conn:
             return int(conn.execute(select(func.max(HashEntry.id))).scalar() or 0)
 
     def record_item(
@@ -1157,13 +1157,13 @@ class Store:
             "sha256": _optional_hex("sha256", sha256, 64),
             "pdq": _optional_hex("pdq", pdq, 64),
             "pdq_quality": (
-                None if pdq_quality is None else _require_int("pdq_quality", pdq_quality, 0, 100)
+                None if pdq_quality is None else require_int("pdq_quality", pdq_quality, 0, 100)
             ),
             "decision": None if decision is None else _choice("decision", decision, DECISIONS),
             "policy_version": policy_version,
-            "scanned_at": utcnow() if scanned_at is None else _aware("scanned_at", scanned_at),
+            "scanned_at": utcnow() if scanned_at is None else as_aware("scanned_at", scanned_at),
         }
-        with _translated(f"record item {key!r}"):
+        with translated(f"record item {key!r}"):
             return self._record_item(values)
 
     def _record_item(self, values: dict[str, Any]) -> int:
@@ -1197,7 +1197,7 @@ class Store:
         """
         if signal_type is not None:
             _choice("signal_type", signal_type, _ITEM_SIGNALS)
-        _require_int("after_id", after_id, 0, None)
+        require_int("after_id", after_id, 0, None)
         _batch_size(batch_size)
         return self._guarded_iter(
             "read scanned items", lambda: self._iter_items(signal_type, after_id, batch_size)
@@ -1240,7 +1240,7 @@ class Store:
         if not conditions:
             raise InvalidInputError("md5, sha256: give at least one digest")
         stmt = select(*_ITEM_COLUMNS).where(or_(*conditions)).order_by(ScannedItem.id)
-        with _translated("find items by digest"), self._engine.connect() as conn:
+        with translated("find items by digest"), self._engine.connect() as conn:
             return [ItemInfo(*row) for row in conn.execute(stmt)]
 
     # -- hits -----------------------------------------------------------------------
@@ -1270,12 +1270,12 @@ class Store:
             StoreError: when the database fails.
         """
         values = {
-            "entry_id": _require_int("entry_id", entry_id, 1, None),
-            "item_id": _require_int("item_id", item_id, 1, None),
-            "distance": _require_int("distance", distance, 0, None),
-            "matched_at": utcnow() if matched_at is None else _aware("matched_at", matched_at),
+            "entry_id": require_int("entry_id", entry_id, 1, None),
+            "item_id": require_int("item_id", item_id, 1, None),
+            "distance": require_int("distance", distance, 0, None),
+            "matched_at": utcnow() if matched_at is None else as_aware("matched_at", matched_at),
         }
-        with _translated("record a match hit"):
+        with translated("record a match hit"):
             return self._record_hit(values)
 
     def _record_hit(self, values: dict[str, Any]) -> int:
@@ -1300,12 +1300,12 @@ class Store:
             InvalidInputError: when ``entry_id`` is invalid or ``since`` is naive.
             StoreError: when the database fails.
         """
-        _require_int("entry_id", entry_id, 1, None)
-        _aware("since", since)
+        require_int("entry_id", entry_id, 1, None)
+        as_aware("since", since)
         stmt = select(func.count(func.distinct(MatchHit.item_id))).where(
             MatchHit.entry_id == entry_id, MatchHit.matched_at >= since
         )
-        with _translated("count match hits"), self._engine.connect() as conn:
+        with translated("count match hits"), self._engine.connect() as conn:
             return conn.execute(stmt).scalar_one()
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -29,12 +28,11 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mediaguard.store.models import Base, UTCDateTime
-from mediaguard.store.models import in_check as _in
+from mediaguard.store.base import ID, NOW, Base, UTCDateTime
+from mediaguard.store.base import in_check as _in
 
 #: Where an item stands: waiting (``open``, ``escalated``, ``appealed``) or ``closed``.
 ITEM_STATES: tuple[str, ...] = ("open", "escalated", "appealed", "closed")
@@ -47,19 +45,16 @@ APPEAL_STATES: tuple[str, ...] = ("open", "resolved")
 APPEAL_OUTCOMES: tuple[str, ...] = ("upheld", "reversed")
 MEDIA_KINDS: tuple[str, ...] = ("image", "video")
 
-_Id = BigInteger().with_variant(Integer(), "sqlite")
-_NOW = func.current_timestamp()
-
 
 class Reviewer(Base):
     """A person who reviews items in the UI."""
 
     __tablename__ = "reviewers"
 
-    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -73,7 +68,7 @@ class ReviewSession(Base):
         ForeignKey("reviewers.id", ondelete="CASCADE"), index=True
     )
     csrf_token: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -100,8 +95,8 @@ class ReviewItem(Base):
     verdict: Mapped[str] = mapped_column(Text)
     has_preview: Mapped[bool] = mapped_column(Boolean)
     excluded_reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("reviewers.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
 
 
 class Decision(Base):
@@ -125,7 +120,7 @@ class Decision(Base):
     automated_detection: Mapped[bool] = mapped_column(Boolean)
     automated_decision: Mapped[str] = mapped_column(String(16))
     appeal_id: Mapped[str | None] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
 
 
 class Appeal(Base):
@@ -145,7 +140,7 @@ class Appeal(Base):
     reason: Mapped[str] = mapped_column(Text)
     outcome: Mapped[str | None] = mapped_column(String(16))
     resolution_id: Mapped[str | None] = mapped_column(String(40))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -155,7 +150,7 @@ class AuditRecord(Base):
     __tablename__ = "audit_log"
     __table_args__ = (Index(None, "action", "subject"),)
 
-    seq: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=False)
     at: Mapped[str] = mapped_column(String(40))
     actor: Mapped[str] = mapped_column(String(160))
     action: Mapped[str] = mapped_column(String(64))
@@ -172,5 +167,5 @@ class AuditHead(Base):
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    seq: Mapped[int] = mapped_column(_Id)
+    seq: Mapped[int] = mapped_column(ID)
     hash: Mapped[str] = mapped_column(String(64))

@@ -30,14 +30,14 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mediaguard.store import audit
-from mediaguard.store.models import utcnow
+from mediaguard.store.base import utcnow
 from mediaguard.store.repo import (
     InvalidInputError,
     NotFoundError,
     Store,
     StoreError,
-    _translated,
     engine_of,
+    translated,
 )
 from mediaguard.store.review_models import (
     AUTOMATION,
@@ -343,7 +343,7 @@ class ReviewStore:
             "password_hash": hash_password(_password(password)),
             "created_at": utcnow(),
         }
-        with _translated("create a reviewer"):
+        with translated("create a reviewer"):
             try:
                 with self._engine.begin() as conn:
                     conn.execute(insert(Reviewer).values(**values))
@@ -362,7 +362,7 @@ class ReviewStore:
         stmt = select(
             Reviewer.id, Reviewer.username, Reviewer.created_at, Reviewer.disabled_at
         ).where(Reviewer.username == username)
-        with _translated("read a reviewer"), self._engine.connect() as conn:
+        with translated("read a reviewer"), self._engine.connect() as conn:
             row = conn.execute(stmt).first()
         if row is None:
             raise NotFoundError(f"reviewer {username!r} does not exist")
@@ -373,7 +373,7 @@ class ReviewStore:
         stmt = select(
             Reviewer.id, Reviewer.username, Reviewer.created_at, Reviewer.disabled_at
         ).order_by(Reviewer.id)
-        with _translated("list reviewers"), self._engine.connect() as conn:
+        with translated("list reviewers"), self._engine.connect() as conn:
             return [ReviewerInfo(*row) for row in conn.execute(stmt)]
 
     def disable_reviewer(self, username: str) -> ReviewerInfo:
@@ -384,7 +384,7 @@ class ReviewStore:
             StoreError: when the database fails.
         """
         reviewer = self.get_reviewer(username)
-        with _translated("disable a reviewer"), self._engine.begin() as conn:
+        with translated("disable a reviewer"), self._engine.begin() as conn:
             conn.execute(
                 update(Reviewer)
                 .where(Reviewer.id == reviewer.id, Reviewer.disabled_at.is_(None))
@@ -403,7 +403,7 @@ class ReviewStore:
             Reviewer.disabled_at,
             Reviewer.password_hash,
         ).where(Reviewer.username == username)
-        with _translated("check a log-in"), self._engine.connect() as conn:
+        with translated("check a log-in"), self._engine.connect() as conn:
             row = conn.execute(stmt).first()
         if row is None:
             check_password(password, _DUMMY_HASH)
@@ -422,7 +422,7 @@ class ReviewStore:
         token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
         now = utcnow()
-        with _translated("start a session"), self._engine.begin() as conn:
+        with translated("start a session"), self._engine.begin() as conn:
             conn.execute(delete(ReviewSession).where(ReviewSession.expires_at < now))
             conn.execute(
                 insert(ReviewSession).values(
@@ -450,7 +450,7 @@ class ReviewStore:
             .join(Reviewer, Reviewer.id == ReviewSession.reviewer_id)
             .where(ReviewSession.token_sha256 == _token_sha256(token))
         )
-        with _translated("read a session"), self._engine.connect() as conn:
+        with translated("read a session"), self._engine.connect() as conn:
             row = conn.execute(stmt).first()
         if row is None or row[3] is not None or row[5] <= utcnow():
             return None
@@ -458,7 +458,7 @@ class ReviewStore:
 
     def end_session(self, token: str) -> None:
         """Log out: forget the session."""
-        with _translated("end a session"), self._engine.begin() as conn:
+        with translated("end a session"), self._engine.begin() as conn:
             conn.execute(
                 delete(ReviewSession).where(ReviewSession.token_sha256 == _token_sha256(token))
             )
@@ -480,7 +480,7 @@ class ReviewStore:
         item_id = item_id or uuid.uuid4().hex
         if not _ITEM_ID_RE.fullmatch(item_id):
             raise InvalidInputError("item_id: expected 32 lowercase hex digits")
-        with _translated("queue an item for review"), self._engine.begin() as conn:
+        with translated("queue an item for review"), self._engine.begin() as conn:
             self._insert_item(conn, item_id, item, "open")
             audit.append(conn, "item.enqueue", item_id, _item_audit(item))
         return self.get_item(item_id)
@@ -519,7 +519,7 @@ class ReviewStore:
             raise InvalidInputError("action: an automated decision is remove or restrict")
         item_id = uuid.uuid4().hex
         decision_id = f"d_{uuid.uuid4().hex}"
-        with _translated("record an automated decision"), self._engine.begin() as conn:
+        with translated("record an automated decision"), self._engine.begin() as conn:
             self._insert_item(conn, item_id, item, "closed")
             audit.append(conn, "item.enqueue", item_id, _item_audit(item))
             self._insert_decision(
@@ -536,7 +536,7 @@ class ReviewStore:
         """
         if not isinstance(item_id, str) or not _ITEM_ID_RE.fullmatch(item_id):
             raise NotFoundError("no such review item")
-        with _translated("read a review item"), self._engine.connect() as conn:
+        with translated("read a review item"), self._engine.connect() as conn:
             row = conn.execute(select(*_ITEM_COLUMNS).where(ReviewItem.id == item_id)).first()
         if row is None:
             raise NotFoundError(f"review item {item_id} does not exist")
@@ -568,7 +568,7 @@ class ReviewStore:
         stmt = stmt.order_by(
             ReviewItem.priority.desc(), ReviewItem.created_at, ReviewItem.id
         ).limit(max(1, min(limit, 1000)))
-        with _translated("read the review queue"), self._engine.connect() as conn:
+        with translated("read the review queue"), self._engine.connect() as conn:
             return [_item(row) for row in conn.execute(stmt)]
 
     def facets(self) -> tuple[list[str], list[str]]:
@@ -576,7 +576,7 @@ class ReviewStore:
         stmt = select(ReviewItem.categories, ReviewItem.lists).where(ReviewItem.state.in_(WAITING))
         categories: set[str] = set()
         lists: set[str] = set()
-        with _translated("read the review queue"), self._engine.connect() as conn:
+        with translated("read the review queue"), self._engine.connect() as conn:
             for cats, names in conn.execute(stmt):
                 categories.update(_split(cats))
                 lists.update(_split(names))
@@ -593,12 +593,12 @@ class ReviewStore:
             )
             .limit(limit)
         )
-        with _translated("find expired previews"), self._engine.connect() as conn:
+        with translated("find expired previews"), self._engine.connect() as conn:
             return [row[0] for row in conn.execute(stmt)]
 
     def forget_preview(self, item_id: str) -> None:
         """Record that an item's preview was deleted."""
-        with _translated("forget a preview"), self._engine.begin() as conn:
+        with translated("forget a preview"), self._engine.begin() as conn:
             conn.execute(
                 update(ReviewItem).where(ReviewItem.id == item_id).values(has_preview=False)
             )
@@ -607,7 +607,7 @@ class ReviewStore:
         """Record that ``reviewer`` chose to see the unblurred preview."""
         item = self.get_item(item_id)
         with (
-            _translated("record a reveal"),
+            translated("record a reveal"),
             audit.acting_as(reviewer.actor),
             self._engine.begin() as conn,
         ):
@@ -615,7 +615,7 @@ class ReviewStore:
 
     def has_revealed(self, item_id: str, reviewer: ReviewerInfo) -> bool:
         """Whether ``reviewer`` has a logged reveal of this item's preview."""
-        with _translated("check a reveal"), self._engine.connect() as conn:
+        with translated("check a reveal"), self._engine.connect() as conn:
             return audit.exists(conn, "preview.reveal", item_id, reviewer.actor)
 
     # -- decisions ------------------------------------------------------------------
@@ -656,7 +656,7 @@ class ReviewStore:
         new_state = "escalated" if action == "escalate" else "closed"
         priority = item.priority + (ESCALATION_BOOST if action == "escalate" else 0)
         with (
-            _translated("record a decision"),
+            translated("record a decision"),
             audit.acting_as(reviewer.actor),
             self._engine.begin() as conn,
         ):
@@ -764,7 +764,7 @@ class ReviewStore:
         """
         if not isinstance(decision_id, str) or not _DECISION_ID_RE.fullmatch(decision_id):
             raise NotFoundError("no such decision")
-        with _translated("read a decision"), self._engine.connect() as conn:
+        with translated("read a decision"), self._engine.connect() as conn:
             row = conn.execute(_decisions_select().where(Decision.id == decision_id)).first()
         if row is None:
             raise NotFoundError(f"decision {decision_id} does not exist")
@@ -773,7 +773,7 @@ class ReviewStore:
     def decisions_for(self, item_id: str) -> list[DecisionInfo]:
         """The decisions about one item, oldest first."""
         stmt = _decisions_select().where(Decision.item_id == item_id).order_by(Decision.created_at)
-        with _translated("read decisions"), self._engine.connect() as conn:
+        with translated("read decisions"), self._engine.connect() as conn:
             return [_decision(row) for row in conn.execute(stmt)]
 
     def decisions_since(
@@ -793,7 +793,7 @@ class ReviewStore:
             .limit(limit)
         )
         n = len(_DECISION_COLUMNS)
-        with _translated("read decisions"), self._engine.connect() as conn:
+        with translated("read decisions"), self._engine.connect() as conn:
             return [(_decision(row[:n]), _item(row[n:])) for row in conn.execute(stmt)]
 
     # -- appeals --------------------------------------------------------------------
@@ -819,7 +819,7 @@ class ReviewStore:
         if decision.reviewer is not None:
             excluded = self.get_reviewer(decision.reviewer).id
         appeal_id = uuid.uuid4().hex
-        with _translated("record an appeal"), self._engine.begin() as conn:
+        with translated("record an appeal"), self._engine.begin() as conn:
             changed = conn.execute(
                 update(ReviewItem)
                 .where(ReviewItem.id == decision.item_id, ReviewItem.state == "closed")
@@ -848,7 +848,7 @@ class ReviewStore:
         """
         if not isinstance(appeal_id, str) or not _ITEM_ID_RE.fullmatch(appeal_id):
             raise NotFoundError("no such appeal")
-        with _translated("read an appeal"), self._engine.connect() as conn:
+        with translated("read an appeal"), self._engine.connect() as conn:
             row = conn.execute(select(*_APPEAL_COLUMNS).where(Appeal.id == appeal_id)).first()
         if row is None:
             raise NotFoundError(f"appeal {appeal_id} does not exist")
@@ -861,29 +861,29 @@ class ReviewStore:
             .where(Appeal.decision_id == decision_id)
             .order_by(Appeal.created_at)
         )
-        with _translated("read appeals"), self._engine.connect() as conn:
+        with translated("read appeals"), self._engine.connect() as conn:
             return [AppealInfo(*row) for row in conn.execute(stmt)]
 
     # -- audit ----------------------------------------------------------------------
 
     def audit_event(self, action: str, subject: str, data: dict[str, Any]) -> int:
         """Append a record about something outside the database (e.g. a policy loaded)."""
-        with _translated("append to the audit log"), self._engine.begin() as conn:
+        with translated("append to the audit log"), self._engine.begin() as conn:
             return audit.append(conn, action, subject, data)
 
     def verify_audit(self, anchors: Mapping[int, str] | None = None) -> audit.VerifyReport:
         """Check the whole audit chain (see :func:`mediaguard.store.audit.verify`)."""
-        with _translated("verify the audit log"), self._engine.connect() as conn:
+        with translated("verify the audit log"), self._engine.connect() as conn:
             return audit.verify(conn, anchors)
 
     def audit_entries(self, since: datetime | None = None) -> Iterator[audit.AuditEntry]:
         """The audit records in order, from ``since`` when given, streamed."""
-        with _translated("read the audit log"), self._engine.connect() as conn:
+        with translated("read the audit log"), self._engine.connect() as conn:
             yield from audit.entries(conn, since)
 
     def last_audit(self, action: str, subject: str | None = None) -> audit.AuditEntry | None:
         """The latest audit record of ``action``."""
-        with _translated("read the audit log"), self._engine.connect() as conn:
+        with translated("read the audit log"), self._engine.connect() as conn:
             return audit.last_entry(conn, action, subject)
 
 

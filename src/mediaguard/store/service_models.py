@@ -33,12 +33,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mediaguard.store.models import Base, UTCDateTime
-from mediaguard.store.models import in_check as _in
+from mediaguard.store.base import ID, NOW, Base, UTCDateTime
+from mediaguard.store.base import in_check as _in
 
 #: States a job moves through: queued -> running -> done | failed (running -> queued on
 #: a retry or a graceful shutdown).
@@ -49,10 +48,6 @@ JOB_KINDS: tuple[str, ...] = ("single", "batch")
 EVENT_TYPES: tuple[str, ...] = ("job.completed", "job.failed", "hashlist.retro_match")
 #: States of one delivery of one event to one URL.
 DELIVERY_STATES: tuple[str, ...] = ("pending", "delivered", "failed")
-
-# Same id type as the core tables: INTEGER on SQLite (the rowid alias), BIGINT elsewhere.
-_Id = BigInteger().with_variant(Integer(), "sqlite")
-_NOW = func.current_timestamp()
 
 
 class ApiKey(Base):
@@ -66,13 +61,13 @@ class ApiKey(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     key_id: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(128), default="")
     secret_sha256: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[str] = mapped_column(String(256))
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -103,8 +98,8 @@ class Job(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     available_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     result: Mapped[str | None] = mapped_column(Text)
@@ -131,12 +126,12 @@ class WebhookEndpoint(Base):
 
     __tablename__ = "webhook_endpoints"
 
-    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
     url: Mapped[str] = mapped_column(Text)
     secret: Mapped[str] = mapped_column(String(128))
     events: Mapped[str] = mapped_column(String(256))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -150,7 +145,7 @@ class WebhookEvent(Base):
     type: Mapped[str] = mapped_column(String(64))
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
     payload: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
 
 
 class WebhookDelivery(Base):
@@ -164,7 +159,7 @@ class WebhookDelivery(Base):
         CheckConstraint("attempts >= 0", name="attempts"),
     )
 
-    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     event_id: Mapped[str] = mapped_column(ForeignKey("webhook_events.id", ondelete="CASCADE"))
     endpoint_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_endpoints.id"), index=True)
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
@@ -176,8 +171,8 @@ class WebhookDelivery(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_NOW)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -186,7 +181,7 @@ class WebhookAttempt(Base):
 
     __tablename__ = "webhook_attempts"
 
-    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     delivery_id: Mapped[int] = mapped_column(
         ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
     )

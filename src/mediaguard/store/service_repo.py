@@ -42,16 +42,16 @@ from sqlalchemy import Connection, and_, delete, func, insert, or_, select, upda
 from sqlalchemy.exc import IntegrityError
 
 from mediaguard.store import audit
-from mediaguard.store.models import utcnow
+from mediaguard.store.base import utcnow
 from mediaguard.store.repo import (
     InvalidInputError,
     NotFoundError,
     Store,
     StoreError,
-    _aware,
-    _require_int,
-    _translated,
+    as_aware,
     engine_of,
+    require_int,
+    translated,
 )
 from mediaguard.store.service_models import (
     EVENT_TYPES,
@@ -122,7 +122,7 @@ class NewJobInput:
             raise InvalidInputError("input name: expected 1 to 1024 characters")
         if not isinstance(self.sha256, str) or not _SHA256_RE.fullmatch(self.sha256):
             raise InvalidInputError(f"input sha256: expected 64 hex digits, got {self.sha256!r}")
-        _require_int("input size_bytes", self.size_bytes, 0, None)
+        require_int("input size_bytes", self.size_bytes, 0, None)
         if not isinstance(self.media_type, str) or not 1 <= len(self.media_type) <= 64:
             raise InvalidInputError("input media_type: expected 1 to 64 characters")
 
@@ -327,7 +327,7 @@ def _seconds(field_name: str, value: object) -> float:
 
 
 def _limit(value: object) -> int:
-    return _require_int("limit", value, 1, _MAX_LIST)
+    return require_int("limit", value, 1, _MAX_LIST)
 
 
 def _split(text: str) -> frozenset[str]:
@@ -424,8 +424,8 @@ class ServiceStore:
         if not isinstance(name, str) or len(name) > 128:
             raise InvalidInputError("name: expected at most 128 characters")
         if rate_limit_per_minute is not None:
-            _require_int("rate_limit_per_minute", rate_limit_per_minute, 0, 1_000_000)
-        with _translated("create an API key"):
+            require_int("rate_limit_per_minute", rate_limit_per_minute, 0, 1_000_000)
+        with translated("create an API key"):
             try:
                 with self._engine.begin() as conn:
                     conn.execute(insert(ApiKey).values(**values, created_at=utcnow()))
@@ -448,7 +448,7 @@ class ServiceStore:
         """
         if not isinstance(key_id, str) or not _KEY_ID_RE.fullmatch(key_id):
             raise NotFoundError("no such API key")
-        with _translated("read an API key"), self._engine.connect() as conn:
+        with translated("read an API key"), self._engine.connect() as conn:
             row = conn.execute(select(*_KEY_COLUMNS).where(ApiKey.key_id == key_id)).first()
         if row is None:
             raise NotFoundError(f"API key {key_id!r} does not exist")
@@ -460,7 +460,7 @@ class ServiceStore:
         Raises:
             StoreError: when the database fails.
         """
-        with _translated("list API keys"), self._engine.connect() as conn:
+        with translated("list API keys"), self._engine.connect() as conn:
             rows = conn.execute(select(*_KEY_COLUMNS).order_by(ApiKey.id)).all()
         return [_key_info(row) for row in rows]
 
@@ -477,7 +477,7 @@ class ServiceStore:
             .where(ApiKey.key_id == key_id, ApiKey.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
-        with _translated("revoke an API key"), self._engine.begin() as conn:
+        with translated("revoke an API key"), self._engine.begin() as conn:
             if conn.execute(stmt).rowcount:
                 audit.append(conn, "key.revoke", key_id, {})
         return self.get_key(key_id)
@@ -517,8 +517,8 @@ class ServiceStore:
         """
         if not isinstance(job_id, str) or not _JOB_ID_RE.fullmatch(job_id):
             raise InvalidInputError("job_id: expected 32 lowercase hex digits")
-        _require_int("api_key_id", api_key_id, 1, None)
-        _require_int("max_attempts", max_attempts, 1, 100)
+        require_int("api_key_id", api_key_id, 1, None)
+        require_int("max_attempts", max_attempts, 1, 100)
         if not inputs or not all(isinstance(i, NewJobInput) for i in inputs):
             raise InvalidInputError("inputs: expected one or more NewJobInput")
         if not isinstance(request_sha256, str) or not _SHA256_RE.fullmatch(request_sha256):
@@ -559,7 +559,7 @@ class ServiceStore:
             }
             for i, item in enumerate(inputs)
         ]
-        with _translated("create a job"):
+        with translated("create a job"):
             try:
                 with self._engine.begin() as conn:
                     conn.execute(insert(Job).values(**values))
@@ -590,8 +590,8 @@ class ServiceStore:
         Raises:
             StoreError: when the database fails.
         """
-        _require_int("api_key_id", api_key_id, 1, None)
-        with _translated("read a job"):
+        require_int("api_key_id", api_key_id, 1, None)
+        with translated("read a job"):
             return self._job_by_idempotency_key(api_key_id, key)
 
     def get_job(self, job_id: str) -> JobInfo:
@@ -602,7 +602,7 @@ class ServiceStore:
             StoreError: when the database fails.
         """
         _job_id(job_id)
-        with _translated("read a job"), self._engine.connect() as conn:
+        with translated("read a job"), self._engine.connect() as conn:
             job = self._read_job(conn, job_id)
         if job is None:
             raise NotFoundError(f"job {job_id!r} does not exist")
@@ -642,7 +642,7 @@ class ServiceStore:
             stmt = stmt.where(Job.api_key_id == api_key_id)
         if state is not None:
             stmt = stmt.where(Job.state == state)
-        with _translated("list jobs"), self._engine.connect() as conn:
+        with translated("list jobs"), self._engine.connect() as conn:
             ids = conn.execute(stmt).scalars().all()
             jobs = [self._read_job(conn, job_id) for job_id in ids]
         return [job for job in jobs if job is not None]
@@ -663,7 +663,7 @@ class ServiceStore:
         """
         _owner(owner)
         lease = timedelta(seconds=_seconds("lease_seconds", lease_seconds))
-        with _translated("claim a job"):
+        with translated("claim a job"):
             if self.dialect == "postgresql":
                 return self._claim_job_locking(owner, lease)
             return self._claim_job_guarded(owner, lease)
@@ -742,13 +742,13 @@ class ServiceStore:
         now = utcnow()
         values: dict[str, Any] = {"lease_expires_at": now + lease, "updated_at": now}
         if progress is not None:
-            values["progress"] = _require_int("progress", progress, 0, None)
+            values["progress"] = require_int("progress", progress, 0, None)
         stmt = (
             update(Job)
             .where(Job.id == job_id, Job.lease_owner == owner, Job.state == "running")
             .values(**values)
         )
-        with _translated("extend a job lease"), self._engine.begin() as conn:
+        with translated("extend a job lease"), self._engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
 
     def finish_job(
@@ -780,10 +780,10 @@ class ServiceStore:
         _owner(owner)
         if state not in ("done", "failed"):
             raise InvalidInputError(f"state: expected done or failed, got {state!r}")
-        when = utcnow() if finished_at is None else _aware("finished_at", finished_at)
+        when = utcnow() if finished_at is None else as_aware("finished_at", finished_at)
         extra: dict[str, Any] = {}
         if progress is not None:
-            extra["progress"] = _require_int("progress", progress, 0, None)
+            extra["progress"] = require_int("progress", progress, 0, None)
         stmt = (
             update(Job)
             .where(Job.id == job_id, Job.lease_owner == owner, Job.state == "running")
@@ -799,7 +799,7 @@ class ServiceStore:
                 **extra,
             )
         )
-        with _translated("finish a job"), self._engine.begin() as conn:
+        with translated("finish a job"), self._engine.begin() as conn:
             if conn.execute(stmt).rowcount != 1:
                 return False
             for event in events:
@@ -850,7 +850,7 @@ class ServiceStore:
                 attempts=Job.attempts - 1 if refund_attempt else Job.attempts,
             )
         )
-        with _translated("requeue a job"), self._engine.begin() as conn:
+        with translated("requeue a job"), self._engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
 
     def job_counts(self) -> dict[str, int]:
@@ -860,7 +860,7 @@ class ServiceStore:
             StoreError: when the database fails.
         """
         stmt = select(Job.state, func.count()).group_by(Job.state)
-        with _translated("count jobs"), self._engine.connect() as conn:
+        with translated("count jobs"), self._engine.connect() as conn:
             counts = {state: int(n) for state, n in conn.execute(stmt)}
         return {state: counts.get(state, 0) for state in JOB_STATES}
 
@@ -875,7 +875,7 @@ class ServiceStore:
             InvalidInputError: when a field is invalid.
             StoreError: when the database fails.
         """
-        _require_int("api_key_id", api_key_id, 1, None)
+        require_int("api_key_id", api_key_id, 1, None)
         values = {
             "api_key_id": api_key_id,
             "url": _url(url),
@@ -885,7 +885,7 @@ class ServiceStore:
         }
         if not isinstance(secret, str) or not 16 <= len(secret) <= 128:
             raise InvalidInputError("secret: expected 16 to 128 characters")
-        with _translated("register a webhook endpoint"), self._engine.begin() as conn:
+        with translated("register a webhook endpoint"), self._engine.begin() as conn:
             endpoint_id = conn.execute(
                 insert(WebhookEndpoint).values(**values).returning(WebhookEndpoint.id)
             ).scalar_one()
@@ -913,9 +913,9 @@ class ServiceStore:
             NotFoundError: when there is none.
             StoreError: when the database fails.
         """
-        _require_int("endpoint_id", endpoint_id, 1, None)
+        require_int("endpoint_id", endpoint_id, 1, None)
         stmt = select(*self._ENDPOINT_COLUMNS).where(WebhookEndpoint.id == endpoint_id)
-        with _translated("read a webhook endpoint"), self._engine.connect() as conn:
+        with translated("read a webhook endpoint"), self._engine.connect() as conn:
             row = conn.execute(stmt).first()
         if row is None:
             raise NotFoundError(f"webhook endpoint {endpoint_id} does not exist")
@@ -934,7 +934,7 @@ class ServiceStore:
         )
         if api_key_id is not None:
             stmt = stmt.where(WebhookEndpoint.api_key_id == api_key_id)
-        with _translated("list webhook endpoints"), self._engine.connect() as conn:
+        with translated("list webhook endpoints"), self._engine.connect() as conn:
             return [self._endpoint(row) for row in conn.execute(stmt)]
 
     def disable_endpoint(self, endpoint_id: int) -> None:
@@ -946,9 +946,9 @@ class ServiceStore:
             NotFoundError: when there is no such endpoint.
             StoreError: when the database fails.
         """
-        _require_int("endpoint_id", endpoint_id, 1, None)
+        require_int("endpoint_id", endpoint_id, 1, None)
         now = utcnow()
-        with _translated("disable a webhook endpoint"), self._engine.begin() as conn:
+        with translated("disable a webhook endpoint"), self._engine.begin() as conn:
             done = conn.execute(
                 update(WebhookEndpoint)
                 .where(WebhookEndpoint.id == endpoint_id)
@@ -980,7 +980,7 @@ class ServiceStore:
         """
         if not isinstance(event, NewEvent):
             raise InvalidInputError(f"event: expected a NewEvent, got {type(event).__name__}")
-        with _translated(f"queue a {event.type} event"), self._engine.begin() as conn:
+        with translated(f"queue a {event.type} event"), self._engine.begin() as conn:
             return self._insert_event(conn, event, utcnow())
 
     def _insert_event(self, conn: Connection, event: NewEvent, now: datetime) -> EventInfo:
@@ -1070,7 +1070,7 @@ class ServiceStore:
             )
             .where(due)
         )
-        with _translated("claim a webhook delivery"):
+        with translated("claim a webhook delivery"):
             if self.dialect == "postgresql":
                 with self._engine.begin() as conn:
                     found = conn.execute(
@@ -1142,7 +1142,7 @@ class ServiceStore:
             raise InvalidInputError(f"outcome: unexpected {outcome!r}")
         if outcome == "retry" and next_attempt_at is None:
             raise InvalidInputError("next_attempt_at: required to retry")
-        _aware("started_at", started_at)
+        as_aware("started_at", started_at)
         now = utcnow()
         values: dict[str, Any] = {
             "state": "pending" if outcome == "retry" else outcome,
@@ -1153,10 +1153,10 @@ class ServiceStore:
             "updated_at": now,
         }
         if outcome == "retry" and next_attempt_at is not None:
-            values["next_attempt_at"] = _aware("next_attempt_at", next_attempt_at)
+            values["next_attempt_at"] = as_aware("next_attempt_at", next_attempt_at)
         if outcome == "delivered":
             values["delivered_at"] = now
-        with _translated("log a webhook attempt"), self._engine.begin() as conn:
+        with translated("log a webhook attempt"), self._engine.begin() as conn:
             conn.execute(
                 insert(WebhookAttempt).values(
                     delivery_id=task.delivery_id,
@@ -1219,7 +1219,7 @@ class ServiceStore:
             stmt = stmt.where(WebhookDelivery.event_id == event_id)
         if state is not None:
             stmt = stmt.where(WebhookDelivery.state == state)
-        with _translated("list webhook deliveries"), self._engine.connect() as conn:
+        with translated("list webhook deliveries"), self._engine.connect() as conn:
             rows = conn.execute(stmt).all()
             ids = [row[0] for row in rows]
             logs: dict[int, list[AttemptInfo]] = {}
@@ -1248,7 +1248,7 @@ class ServiceStore:
             StoreError: when the database fails.
         """
         stmt = select(WebhookDelivery.state, func.count()).group_by(WebhookDelivery.state)
-        with _translated("count webhook deliveries"), self._engine.connect() as conn:
+        with translated("count webhook deliveries"), self._engine.connect() as conn:
             counts = {state: int(n) for state, n in conn.execute(stmt)}
         return {state: counts.get(state, 0) for state in ("pending", "delivered", "failed")}
 
@@ -1260,12 +1260,12 @@ class ServiceStore:
         Raises:
             StoreError: when the database fails.
         """
-        _aware("before", before)
+        as_aware("before", before)
         pending = select(WebhookDelivery.event_id).where(WebhookDelivery.state == "pending")
         stmt = delete(WebhookEvent).where(
             WebhookEvent.created_at < before, WebhookEvent.id.not_in(pending)
         )
-        with _translated("purge webhook events"), self._engine.begin() as conn:
+        with translated("purge webhook events"), self._engine.begin() as conn:
             return conn.execute(stmt).rowcount
 
 
