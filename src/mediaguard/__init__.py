@@ -32,7 +32,7 @@ from mediaguard.scanner import Scanner
 from mediaguard.verdict import ScanFailure, Verdict
 
 if TYPE_CHECKING:
-    from mediaguard.actions.redact import RedactReport
+    from mediaguard.redaction import RedactReport
 
 __all__ = [
     "ConfigError",
@@ -67,11 +67,11 @@ def _default_scanner() -> Scanner:
 
 
 def redact(*args: Any, **kwargs: Any) -> RedactReport:
-    """Blur, mosaic or black out faces in an image or video: see :func:`actions.redact.redact`.
+    """Blur, mosaic or black out faces in an image or video: see :func:`.redaction.redact`.
 
     Imported lazily so that ``import mediaguard`` does not load the video encoder.
     """
-    from mediaguard.actions.redact import redact as _redact
+    from mediaguard.redaction import redact as _redact
 
     return _redact(*args, **kwargs)
 

@@ -357,7 +357,7 @@ def models(
 
 def _redaction_models() -> list[ModelInfo]:
     """The face model ``mediaguard redact`` uses, when it is installed."""
-    from mediaguard.actions.faces import model_info
+    from mediaguard.redaction import model_info
 
     try:
         return [model_info()]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mediaguard.actions.faces import FaceDetector
+from mediaguard.redaction import FaceDetector
 
 # The video suite's builders; pytest puts tests/ on sys.path for these test packages.
 from video.builders import SUFFIX, VideoSpec, write_video

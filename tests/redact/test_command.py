@@ -9,8 +9,6 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from mediaguard.actions.faces import FaceDetector
-from mediaguard.actions.redact import RedactReport
 from mediaguard.commands import redact as command
 from mediaguard.commands.redact import (
     EXIT_FACES_VISIBLE,
@@ -19,6 +17,7 @@ from mediaguard.commands.redact import (
     EXIT_USAGE,
     redact_command,
 )
+from mediaguard.redaction import FaceDetector, RedactReport
 
 from .conftest import MakeFaceVideo
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from mediaguard.actions import faces
-from mediaguard.actions.faces import FaceDetector, Located, MaskPlanner, search_window
+from mediaguard.redaction import FaceDetector, Located, MaskPlanner, faces
+from mediaguard.redaction.faces import search_window
 from mediaguard.signals.base import Detector
 from mediaguard.signals.detectors import registry
 

@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image
 
-from mediaguard.actions.faces import FaceDetector
-from mediaguard.actions.redact import (
+from mediaguard.errors import ConfigError, CorruptMedia, UnreadableSource
+from mediaguard.media.types import Frame
+from mediaguard.redaction import (
     MODES,
+    FaceDetector,
     RedactionError,
-    _image_faces,
     mask_rects,
     redact,
     redact_pixels,
 )
-from mediaguard.errors import ConfigError, CorruptMedia, UnreadableSource
-from mediaguard.media.types import Frame
+from mediaguard.redaction.image import _image_faces
 from mediaguard.signals.base import Box, Detection, Detector, ModelInfo
 
 GPS_LATITUDE = ExifTags.GPS.GPSLatitude

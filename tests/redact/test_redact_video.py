@@ -9,10 +9,9 @@ import av
 import numpy as np
 import pytest
 
-from mediaguard.actions.faces import FaceDetector
-from mediaguard.actions.redact import RedactionError, mask_rectangles, redact
 from mediaguard.errors import ConfigError, CorruptMedia
 from mediaguard.media.video import open_video
+from mediaguard.redaction import FaceDetector, RedactionError, mask_rectangles, redact
 
 from .conftest import MakeFaceVideo
 
@@ -181,7 +180,7 @@ def test_encoder_failure_leaves_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # An encoder that fails part-way: the half-written file must not survive.
-    from mediaguard.actions import redact as module
+    from mediaguard.redaction import encode as module
 
     source = face_video(frames=12)
     original = module._EncodeState.encode

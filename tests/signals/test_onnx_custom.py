@@ -12,7 +12,7 @@ import pytest
 from mediaguard.errors import ConfigError, ProtectedTraitError
 from mediaguard.media.types import Frame
 from mediaguard.signals.base import Box, Detection
-from mediaguard.signals.detectors import _onnx, onnx_custom, registry
+from mediaguard.signals.detectors import onnx_custom, onnx_model, registry
 from mediaguard.signals.detectors.onnx_custom import CustomOnnxDetector
 
 LABELS = ["safe", "knife", "gun"]
@@ -637,12 +637,12 @@ def test_resize_matches_opencv_inter_linear() -> None:
     image = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
     for width, height in [(20, 15), (53, 37), (100, 80), (53, 12)]:
         want = cv2.resize(image.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-        got = _onnx.resize_bilinear(image, width, height)
+        got = onnx_model.resize_bilinear(image, width, height)
         np.testing.assert_allclose(got, want, atol=1e-3)
 
 
 def test_nms_keeps_classes_apart_and_drops_overlaps() -> None:
-    boxes = _onnx.Boxes(
+    boxes = onnx_model.Boxes(
         xyxy=np.array(
             [[0, 0, 10, 10], [1, 0, 11, 10], [0, 0, 10, 10], [20, 20, 30, 30]], np.float32
         ),
@@ -650,7 +650,7 @@ def test_nms_keeps_classes_apart_and_drops_overlaps() -> None:
         class_ids=np.array([0, 0, 1, 0], np.intp),
     )
 
-    kept = _onnx.nms(boxes, 0.45)
+    kept = onnx_model.nms(boxes, 0.45)
 
     assert kept.scores.tolist() == pytest.approx([0.9, 0.7, 0.6])
     assert kept.class_ids.tolist() == [0, 1, 0]

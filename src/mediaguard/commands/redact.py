@@ -1,7 +1,7 @@
 """``mediaguard redact IN OUT``: hide faces (and optionally flagged regions) in a file.
 
 Design note: the command is thin. It validates the options, shows a progress bar for a
-video, calls :func:`mediaguard.actions.redact.redact` and prints what was done in counts;
+video, calls :func:`mediaguard.redaction.redact` and prints what was done in counts;
 every typed error becomes an exit code here. The privacy-safe defaults (low threshold,
 enlarged masks, metadata stripped) are explained in ``--help`` because whoever runs the
 command decides whether to weaken them.
@@ -34,9 +34,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from mediaguard.actions.faces import DEFAULT_THRESHOLD
-from mediaguard.actions.redact import DEFAULT_MASK_SCALE, RedactionError, RedactReport, redact
 from mediaguard.errors import ConfigError, MediaError
+from mediaguard.redaction import (
+    DEFAULT_MASK_SCALE,
+    DEFAULT_THRESHOLD,
+    RedactionError,
+    RedactReport,
+    redact,
+)
 
 EXIT_OK = 0
 EXIT_FACES_VISIBLE = 1

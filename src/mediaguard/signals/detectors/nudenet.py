@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from mediaguard.errors import ConfigError
 from mediaguard.media.types import Frame
 from mediaguard.signals.base import Detection, Detector, ModelInfo
-from mediaguard.signals.detectors import _onnx
+from mediaguard.signals.detectors import onnx_model
 from mediaguard.signals.detectors.registry import register
 from mediaguard.signals.runtime import package_file, session
 
@@ -63,9 +63,9 @@ CLASSES: tuple[tuple[str, tuple[str, str] | None], ...] = (
     ("BUTTOCKS_COVERED", ("buttocks_covered", "suggestive")),
 )
 
-_TABLE: _onnx.LabelTable = [mapped for _, mapped in CLASSES]
+_TABLE: onnx_model.LabelTable = [mapped for _, mapped in CLASSES]
 
-_PREPROCESS = _onnx.Preprocess(
+_PREPROCESS = onnx_model.Preprocess(
     width=_SIZE,
     height=_SIZE,
     resize="letterbox",
@@ -133,9 +133,9 @@ class NudeNetDetector(Detector):
         """
         model_session = session(weights)
         _check_classes(model_session)
-        self._yolo = _onnx.YoloModel(
+        self._yolo = onnx_model.YoloModel(
             model_session,
-            _onnx.inspect_io(model_session, _WHERE),
+            onnx_model.inspect_io(model_session, _WHERE),
             _PREPROCESS,
             yolo_format="v8",
             classes=len(CLASSES),
@@ -160,7 +160,7 @@ class NudeNetDetector(Detector):
             ConfigError: when the nudenet extra is not installed or an option is invalid.
         """
         del base_dir
-        reader = _onnx.OptionReader(options, _WHERE)
+        reader = onnx_model.OptionReader(options, _WHERE)
         score_threshold = reader.number(
             "score_threshold", DEFAULT_SCORE_THRESHOLD, low=0.0, high=1.0, low_open=True
         )
@@ -186,6 +186,6 @@ class NudeNetDetector(Detector):
         if not frames:
             return []
         return [
-            _onnx.box_detections(found, frame, self.name, _TABLE)
+            onnx_model.box_detections(found, frame, self.name, _TABLE)
             for frame, found in zip(frames, self._yolo.run(frames), strict=True)
         ]

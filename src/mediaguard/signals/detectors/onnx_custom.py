@@ -39,7 +39,7 @@ import numpy as np
 from mediaguard.errors import ConfigError
 from mediaguard.media.types import Frame
 from mediaguard.signals.base import Detection, Detector, ModelInfo
-from mediaguard.signals.detectors import _onnx
+from mediaguard.signals.detectors import onnx_model
 from mediaguard.signals.detectors.registry import register
 from mediaguard.signals.protected import check_name
 from mediaguard.signals.runtime import session
@@ -65,12 +65,12 @@ class CustomModelConfig:
     model: Path
     version: str
     licence: str
-    preprocess: _onnx.Preprocess
+    preprocess: onnx_model.Preprocess
     output: OutputKind
     labels: tuple[str, ...]
     categories: Mapping[str, str]
     already_activated: bool = False
-    yolo_format: _onnx.YoloFormat = "v8"
+    yolo_format: onnx_model.YoloFormat = "v8"
     score_threshold: float = 0.25
     iou_threshold: float = 0.45
 
@@ -89,7 +89,7 @@ class CustomModelConfig:
         """
         raw_id = options.get("id")
         where = f"detectors[{raw_id}]" if isinstance(raw_id, str) else "detectors[onnx]"
-        reader = _onnx.OptionReader(options, where)
+        reader = onnx_model.OptionReader(options, where)
         detector_id = reader.string("id")
         if not _ID.fullmatch(detector_id):
             raise reader.error(
@@ -133,7 +133,7 @@ class CustomModelConfig:
         return config
 
 
-def _labels(reader: _onnx.OptionReader) -> tuple[str, ...]:
+def _labels(reader: onnx_model.OptionReader) -> tuple[str, ...]:
     value = reader.take("labels")
     if (
         not isinstance(value, list)
@@ -149,7 +149,7 @@ def _labels(reader: _onnx.OptionReader) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _categories(reader: _onnx.OptionReader, labels: tuple[str, ...]) -> dict[str, str]:
+def _categories(reader: onnx_model.OptionReader, labels: tuple[str, ...]) -> dict[str, str]:
     value = reader.take("categories")
     if not isinstance(value, Mapping) or not value:
         raise reader.error(
@@ -171,7 +171,7 @@ def _categories(reader: _onnx.OptionReader, labels: tuple[str, ...]) -> dict[str
     return dict(value)
 
 
-def _preprocess(reader: _onnx.OptionReader) -> _onnx.Preprocess:
+def _preprocess(reader: onnx_model.OptionReader) -> onnx_model.Preprocess:
     size = reader.take("input_size")
     if (
         not isinstance(size, list)
@@ -185,7 +185,7 @@ def _preprocess(reader: _onnx.OptionReader) -> _onnx.Preprocess:
             "input_size",
             f"expected [width, height], two integers from 1 to {_MAX_SIDE}, got {size!r}",
         )
-    resize: _onnx.ResizeMode = reader.choice(
+    resize: onnx_model.ResizeMode = reader.choice(
         "resize", ("stretch", "letterbox", "center_crop"), "stretch"
     )
     pad_value = (114.0, 114.0, 114.0)
@@ -196,7 +196,7 @@ def _preprocess(reader: _onnx.OptionReader) -> _onnx.Preprocess:
     std = reader.triple("std", (1.0, 1.0, 1.0))
     if 0.0 in std:
         raise reader.error("std", f"expected non-zero numbers (they divide), got {list(std)}")
-    return _onnx.Preprocess(
+    return onnx_model.Preprocess(
         width=size[0],
         height=size[1],
         resize=resize,
@@ -209,12 +209,12 @@ def _preprocess(reader: _onnx.OptionReader) -> _onnx.Preprocess:
     )
 
 
-def _check_input(io: _onnx.ModelIO, config: CustomModelConfig) -> None:
+def _check_input(io: onnx_model.ModelIO, config: CustomModelConfig) -> None:
     shape = io.input_shape
     if shape is None:
         return
     where, prep = config.where, config.preprocess
-    shown = _onnx.show_shape(shape)
+    shown = onnx_model.show_shape(shape)
     if len(shape) != 4:
         raise ConfigError(
             f"{where}.model: the model's input shape is {shown}; mediaguard feeds a 4-D "
@@ -255,15 +255,15 @@ class CustomOnnxDetector(Detector):
             raise ConfigError(f"{config.where}.model: file not found: {config.model}")
         self._config = config
         self._session = session(config.model)
-        self._io = _onnx.inspect_io(self._session, config.where)
+        self._io = onnx_model.inspect_io(self._session, config.where)
         _check_input(self._io, config)
-        self._table: _onnx.LabelTable = [
+        self._table: onnx_model.LabelTable = [
             (label, config.categories[label]) if label in config.categories else None
             for label in config.labels
         ]
-        self._yolo: _onnx.YoloModel | None = None
+        self._yolo: onnx_model.YoloModel | None = None
         if config.output == "yolo":
-            self._yolo = _onnx.YoloModel(
+            self._yolo = onnx_model.YoloModel(
                 self._session,
                 self._io,
                 config.preprocess,
@@ -321,23 +321,23 @@ class CustomOnnxDetector(Detector):
             return []
         if self._yolo is not None:
             return [
-                _onnx.box_detections(found, frame, self._config.id, self._table)
+                onnx_model.box_detections(found, frame, self._config.id, self._table)
                 for frame, found in zip(frames, self._yolo.run(frames), strict=True)
             ]
         tensors = [self._config.preprocess(frame.pixels)[0] for frame in frames]
-        outputs = _onnx.run_batched(self._session, self._io, tensors)
+        outputs = onnx_model.run_batched(self._session, self._io, tensors)
         return [self._classify(frame, raw) for frame, raw in zip(frames, outputs, strict=True)]
 
     def _check_classifier_output(self) -> None:
         shape, labels = self._io.output_shape, len(self._config.labels)
         if shape is not None and (len(shape) != 2 or shape[1] not in (None, labels)):
-            shown = _onnx.show_shape(shape)
+            shown = onnx_model.show_shape(shape)
             raise ConfigError(
                 f"{self._config.where}.labels: the model's output shape is {shown}, but a "
                 f"{self._config.output} classifier with {labels} labels needs (batch, {labels})"
             )
 
-    def _classify(self, frame: Frame, raw: _onnx.FloatArray) -> list[Detection]:
+    def _classify(self, frame: Frame, raw: onnx_model.FloatArray) -> list[Detection]:
         config = self._config
         values = raw.reshape(-1)
         if values.size != len(config.labels):
@@ -358,7 +358,7 @@ class CustomOnnxDetector(Detector):
                     "model returns logits"
                 )
         else:
-            activate = _onnx.softmax if config.output == "softmax" else _onnx.sigmoid
+            activate = onnx_model.softmax if config.output == "softmax" else onnx_model.sigmoid
             scores = activate(values)
             if not np.isfinite(scores).all():
                 raise ConfigError(f"{config.where}.model: the model returned non-finite scores")

@@ -8,6 +8,8 @@ Preprocessing is numpy rather than OpenCV or Pillow because the core must not im
 and because the bilinear resize below matches the one YOLO-family models are trained with
 (OpenCV ``INTER_LINEAR``, no antialiasing), which keeps scores close to the reference
 implementations. Sessions come from :mod:`mediaguard.signals.runtime`, which owns threads.
+The module is public because face redaction (:mod:`mediaguard.redaction.faces`) decodes
+its boxes with the same resize and overlap suppression.
 """
 
 from __future__ import annotations

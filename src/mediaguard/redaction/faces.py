@@ -18,6 +18,10 @@ is written to a private temporary directory only for as long as the session take
 read it. Pre- and post-processing (resize, pad to a multiple of 32, heatmap decoding,
 non-maximum suppression) are numpy, with no OpenCV.
 
+The windows searched around tracked faces (:func:`search_window`, :func:`reduction`) are
+here too: their corners follow the network's 32-pixel grid and their sizes its smallest
+and largest faces, so they are the detector's to decide, not the tracker's.
+
 Why CenterFace (measured; see docs/redaction.md): it found every face in the real
 photographs it was tried on (scikit-image ``astronaut`` and ``camera``, matplotlib
 ``grace_hopper``, opencv-doc ``messi5`` and ``basketball1``, including a face in
@@ -28,23 +32,21 @@ BlazeFace ships only in wheels that pin numpy < 2 or require TensorFlow.
 from __future__ import annotations
 
 import tempfile
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final
 
 import numpy as np
-import numpy.typing as npt
 
 from mediaguard.errors import ConfigError
 from mediaguard.media.types import RGBArray
+from mediaguard.redaction.boxes import FloatArray, Located, box_centre, box_size, iou
 from mediaguard.signals import runtime
 from mediaguard.signals.base import ModelInfo
-from mediaguard.signals.detectors._onnx import Boxes, nms, resize_bilinear
+from mediaguard.signals.detectors.onnx_model import Boxes, nms, resize_bilinear
 
-FloatArray = npt.NDArray[np.float32]
 Crop = Callable[[tuple[int, int, int, int], int], RGBArray]
 """RGB pixels of a window (x1, y1, x2, y2 in frame pixels) of a frame reduced by a factor."""
 
@@ -282,7 +284,7 @@ class FaceDetector:
         located = Located.pair(predicted, found.merged(reduced).xyxy)
         # New faces come only from full-size searches: a reduced frame is searched to
         # follow large faces, and its false alarms would start tracks of their own.
-        fresh = [b for b in located.others if len(found) and _iou(b, found.xyxy).max() > 0.5]
+        fresh = [b for b in located.others if len(found) and iou(b, found.xyxy).max() > 0.5]
         return Located(located.boxes, np.asarray(fresh, np.float32).reshape(-1, 4))
 
     def _search_at(
@@ -362,9 +364,7 @@ def _decode(
     return FaceBoxes(kept.xyxy, kept.scores)
 
 
-# --- following faces across video frames --------------------------------------------------
-
-_T = TypeVar("_T")
+# --- windows searched around tracked faces -------------------------------------------------
 
 #: Windows searched around a tracked face are this many face sizes across, at least
 #: :data:`_MIN_WINDOW` pixels: room for a walking face to move between frames.
@@ -372,72 +372,6 @@ _WINDOW_FACES: Final = 3.0
 _MIN_WINDOW: Final = 64
 # Faces at least this tall (after reduction) are searched in a reduced frame.
 _REDUCED_FACE: Final = 48
-# Held (not re-found) boxes grow by this fraction per missed frame, up to _MAX_GROWTH.
-_MATCH_DISTANCE: Final = 2.0
-# A face followed backwards is given up after this many frames in a row without it.
-_BACK_MISSES: Final = 2
-_MAX_EXTRAPOLATION: Final = 3
-_GROWTH: Final = 0.1
-_MAX_GROWTH: Final = 1.5
-
-
-def _iou(box: FloatArray, others: FloatArray) -> FloatArray:
-    top_left = np.maximum(box[:2], others[:, :2])
-    bottom_right = np.minimum(box[2:], others[:, 2:])
-    overlap = np.clip(bottom_right - top_left, 0.0, None).prod(axis=1)
-    area = (box[2:] - box[:2]).prod()
-    areas = (others[:, 2:] - others[:, :2]).prod(axis=1)
-    union = area + areas - overlap
-    result: FloatArray = np.divide(
-        overlap, union, out=np.zeros_like(overlap), where=union > 0
-    ).astype(np.float32)
-    return result
-
-
-def _size(box: FloatArray) -> float:
-    return float(max(box[2] - box[0], box[3] - box[1], 1.0))
-
-
-def _centre(boxes: FloatArray) -> FloatArray:
-    centre: FloatArray = (boxes[..., :2] + boxes[..., 2:]) / 2.0
-    return centre
-
-
-def _grown(box: FloatArray, factor: float) -> FloatArray:
-    centre, half = _centre(box), (box[2:] - box[:2]) * (factor / 2.0)
-    grown: FloatArray = np.concatenate([centre - half, centre + half]).astype(np.float32)
-    return grown
-
-
-def match(predicted: FloatArray, found: FloatArray) -> list[tuple[int, int]]:
-    """Pair predicted track boxes with found boxes, greedily, best pairs first.
-
-    A pair qualifies when the boxes overlap (IoU >= 0.2) or their centres are within
-    :data:`_MATCH_DISTANCE` face sizes: small faces move by more than their own width
-    from one frame to the next (pedestrians 10 pixels tall in 10 fps surveillance
-    footage do), so they often do not overlap at all.
-
-    Returns:
-        (track row, found row) pairs.
-    """
-    if not len(predicted) or not len(found):
-        return []
-    candidates: list[tuple[float, int, int]] = []
-    found_centres = _centre(found)
-    for row, box in enumerate(predicted):
-        overlaps = _iou(box, found)
-        distances = np.linalg.norm(found_centres - _centre(box), axis=1) / _size(box)
-        for near in np.flatnonzero((overlaps >= 0.2) | (distances <= _MATCH_DISTANCE)):
-            candidates.append((float(1.0 - overlaps[near] + distances[near]), row, int(near)))
-    pairs: list[tuple[int, int]] = []
-    used_rows: set[int] = set()
-    used_cols: set[int] = set()
-    for _, row, col in sorted(candidates):
-        if row not in used_rows and col not in used_cols:
-            pairs.append((row, col))
-            used_rows.add(row)
-            used_cols.add(col)
-    return pairs
 
 
 def reduction(box: FloatArray) -> int:
@@ -446,7 +380,7 @@ def reduction(box: FloatArray) -> int:
     The face stays at least :data:`_REDUCED_FACE` pixels tall, where CenterFace finds
     faces as surely as at full size; small faces are always searched at full size.
     """
-    size = _size(box)
+    size = box_size(box)
     for factor in (4, 2):
         if size / factor >= _REDUCED_FACE:
             return factor
@@ -458,7 +392,7 @@ def window_side(box: FloatArray, factor: int = 1) -> int:
     :data:`_WINDOW_FACES` face sizes, at least :data:`_MIN_WINDOW` pixels of the reduced
     frame, plus one grid cell for the alignment."""
     grid = _ALIGN * factor
-    wanted = max(_MIN_WINDOW * factor, round(_WINDOW_FACES * _size(box)))
+    wanted = max(_MIN_WINDOW * factor, round(_WINDOW_FACES * box_size(box)))
     return -(-wanted // grid) * grid + grid
 
 
@@ -475,209 +409,8 @@ def search_window(
     side = side or window_side(box, factor)
     grid = _ALIGN * factor
     # A predicted box can drift past the edge; its window stays inside the frame.
-    centre_x = min(max(float(_centre(box)[0]), 0.0), width - 1.0)
-    centre_y = min(max(float(_centre(box)[1]), 0.0), height - 1.0)
+    centre_x = min(max(float(box_centre(box)[0]), 0.0), width - 1.0)
+    centre_y = min(max(float(box_centre(box)[1]), 0.0), height - 1.0)
     x1 = max(0, int(centre_x - side / 2)) // grid * grid
     y1 = max(0, int(centre_y - side / 2)) // grid * grid
     return x1, y1, min(width, x1 + side), min(height, y1 + side)
-
-
-@dataclass(frozen=True, slots=True)
-class Located:
-    """Faces found while searching for tracked ones.
-
-    Attributes:
-        boxes: (T, 4), one row per track searched for: where it was re-found, or NaN.
-        others: (K, 4) faces found that continue no track (new faces).
-    """
-
-    boxes: FloatArray
-    others: FloatArray
-
-    @classmethod
-    def pair(cls, predicted: FloatArray, found: FloatArray, *, new_faces: bool = True) -> Located:
-        """Assign found boxes to predicted tracks; the unassigned ones are others
-        (dropped unless ``new_faces``)."""
-        boxes = np.full((len(predicted), 4), np.nan, np.float32)
-        pairs = match(predicted, found)
-        for row, col in pairs:
-            boxes[row] = found[col]
-        used = {col for _, col in pairs}
-        others = found[[col for col in range(len(found)) if new_faces and col not in used]]
-        return cls(boxes, np.asarray(others, np.float32).reshape(-1, 4))
-
-
-@dataclass(slots=True)
-class _Track:
-    box: FloatArray
-    seen: int
-    velocity: FloatArray
-
-    def predict(self, index: int) -> FloatArray:
-        # Motion is extrapolated a few frames at most: beyond that a lost face is as
-        # likely to have stopped or turned as to have kept going.
-        frames = min(index - self.seen, _MAX_EXTRAPOLATION)
-        predicted: FloatArray = self.box + self.velocity * np.float32(frames)
-        return predicted
-
-    def update(self, index: int, box: FloatArray) -> None:
-        step = np.float32(max(1, index - self.seen))
-        # Half the new motion, half the old: walking faces bob from frame to frame.
-        self.velocity = ((self.velocity + (box - self.box) / step) / 2.0).astype(np.float32)
-        self.box, self.seen = box.astype(np.float32), index
-
-    def held(self, index: int) -> list[FloatArray]:
-        """Boxes for a frame on which the face was not re-found: where it was, grown,
-        and where it was heading."""
-        factor = min(_MAX_GROWTH, 1.0 + _GROWTH * (index - self.seen))
-        return [_grown(self.box, factor), _grown(self.predict(index), factor)]
-
-
-@dataclass(slots=True)
-class _Pending(Generic[_T]):
-    index: int
-    item: _T
-    boxes: list[FloatArray] = field(default_factory=list)
-
-
-class MaskPlanner(Generic[_T]):
-    """Decides which boxes to mask on every frame of a video, from flickering detections.
-
-    Frames are pushed in presentation order and come back in the same order, each
-    exactly once, with the boxes to mask, after a delay of ``lookback`` frames.
-
-    * Every ``every``-th frame (and the last) is searched whole with ``detect``.
-    * Faces found become tracks. On the frames in between, each track is searched for
-      only in a small window around where it is heading (``search``), which costs a
-      fraction of a whole-frame search and follows faces the size of a few pixels.
-    * A track not re-found is *held*: its last box, growing a little with each missed
-      frame, and its predicted box stay masked for ``hold`` frames, so a face missed
-      on a frame or two is still hidden and the mask does not flicker.
-    * A face first found on a whole-frame search is followed *backwards* through the
-      frames still buffered (up to ``lookback``), so the frames before it was found are
-      covered too.
-
-    Args:
-        detect: boxes (K, 4) of the faces on a whole frame.
-        search: for one frame and (T, 4) predicted boxes, the faces re-found near them
-            and any other face found on the way (:class:`Located`).
-        every: whole-frame search stride in frames (1 = every frame).
-        hold: frames a track is held after it was last found.
-        lookback: frames a new track is followed backwards; also the output delay.
-    """
-
-    def __init__(
-        self,
-        detect: Callable[[_T], FloatArray],
-        search: Callable[[_T, FloatArray], Located],
-        *,
-        every: int,
-        hold: int,
-        lookback: int,
-    ) -> None:
-        if every < 1 or hold < 0 or lookback < 0:
-            raise ValueError("every must be >= 1, and hold and lookback >= 0")
-        self._detect = detect
-        self._search = search
-        self.every = every
-        self.hold = hold
-        self.lookback = lookback
-        self._pending: deque[_Pending[_T]] = deque()
-        self._tracks: list[_Track] = []
-        self._count = 0
-
-    def push(self, item: _T) -> list[tuple[_T, FloatArray]]:
-        """Add the next frame; returns the frames whose boxes are now final, in order."""
-        entry = _Pending(self._count, item)
-        self._count += 1
-        self._pending.append(entry)
-        live = [t for t in self._tracks if entry.index - t.seen <= self.hold]
-        if entry.index % self.every == 0:
-            self._whole(entry, live)
-        elif live:
-            self._follow(entry, live)
-        for track in live:
-            if track.seen != entry.index:
-                entry.boxes.extend(track.held(entry.index))
-        self._tracks = _distinct([t for t in self._tracks if entry.index - t.seen <= self.hold])
-        return self._release(self._count - 1 - self.lookback)
-
-    def finish(self) -> list[tuple[_T, FloatArray]]:
-        """Release every remaining frame; the last is searched whole first."""
-        if self._pending and self._pending[-1].index % self.every:
-            entry = self._pending[-1]
-            live = [t for t in self._tracks if t.seen == entry.index]
-            self._whole(entry, live, known=entry.boxes)
-        return self._release(self._count)
-
-    def _whole(
-        self, entry: _Pending[_T], live: list[_Track], known: list[FloatArray] | None = None
-    ) -> None:
-        found = np.asarray(self._detect(entry.item), np.float32).reshape(-1, 4)
-        predicted = np.stack([t.predict(entry.index) for t in live]) if live else found[:0]
-        located = Located.pair(predicted, found)
-        for track, box in zip(live, located.boxes, strict=True):
-            if np.isfinite(box).all():
-                track.update(entry.index, box)
-        already = np.stack(known) if known else found[:0]
-        fresh = [b for b in located.others if not len(already) or _iou(b, already).max() <= 0.5]
-        self._start(entry, fresh)
-        entry.boxes.extend(found)
-
-    def _follow(self, entry: _Pending[_T], live: list[_Track]) -> None:
-        predicted = np.stack([t.predict(entry.index) for t in live])
-        located = self._search(entry.item, predicted)
-        for track, box in zip(live, located.boxes, strict=True):
-            if np.isfinite(box).all():
-                track.update(entry.index, box)
-                entry.boxes.append(box)
-        self._start(entry, list(located.others))
-        entry.boxes.extend(located.others)
-
-    def _start(self, entry: _Pending[_T], boxes: list[FloatArray]) -> None:
-        """Start a track for each new face and follow them back through buffered frames.
-
-        The new faces are searched for together, one network call per earlier frame,
-        until each has been missed on :data:`_BACK_MISSES` frames in a row (then its
-        box, grown, covers those frames too) or the buffered frames run out.
-        """
-        if not boxes:
-            return
-        current = np.stack([np.asarray(box, np.float32) for box in boxes])
-        for box in current:
-            self._tracks.append(_Track(box.copy(), entry.index, np.zeros(4, np.float32)))
-        misses = np.zeros(len(current), np.intp)
-        for earlier in reversed(self._pending):
-            if earlier.index >= entry.index:
-                continue
-            active = np.flatnonzero(misses < _BACK_MISSES)
-            if earlier.index < entry.index - self.lookback or not len(active):
-                break
-            located = self._search(earlier.item, current[active])
-            earlier.boxes.extend(located.others)
-            for row, box in zip(active, located.boxes, strict=True):
-                if np.isfinite(box).all():
-                    current[row], misses[row] = box, 0
-                    earlier.boxes.append(box)
-                else:
-                    misses[row] += 1
-                    growth = min(_MAX_GROWTH, 1.0 + _GROWTH * float(misses[row]))
-                    earlier.boxes.append(_grown(current[row], growth))
-
-    def _release(self, before: int) -> list[tuple[_T, FloatArray]]:
-        done: list[tuple[_T, FloatArray]] = []
-        while self._pending and self._pending[0].index < before:
-            entry = self._pending.popleft()
-            boxes = np.stack(entry.boxes) if entry.boxes else np.zeros((0, 4), np.float32)
-            done.append((entry.item, boxes.astype(np.float32)))
-        return done
-
-
-def _distinct(tracks: list[_Track]) -> list[_Track]:
-    """Drop a track that has merged into an older one (two tracks on one face)."""
-    kept: list[_Track] = []
-    for track in tracks:
-        if kept and _iou(track.box, np.stack([k.box for k in kept])).max() > 0.6:
-            continue
-        kept.append(track)
-    return kept
