@@ -49,7 +49,7 @@ def open_list_matcher(config: ScanConfig, policy: Policy) -> Matcher:
     Engines call it once before starting workers, so that the migration and the index
     build happen once, not in every worker at the same time.
     """
-    from mediaguard.lists import ListMatcher
+    from mediaguard.lists.hashlists import ListMatcher
     from mediaguard.store import Store
 
     store = Store.open(config.database_url)

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from mediaguard.config import ScanConfig
-from mediaguard.lists import ListMatcher, export_file, import_file
+from mediaguard.lists.hashlists import ListMatcher, export_file, import_file
 from mediaguard.match.types import SignalType
 from mediaguard.policy.model import Decision, Policy, Quarantine
 from mediaguard.scanner import Scanner

@@ -1,7 +1,7 @@
 """``mediaguard hashlist``: manage lists of known-content hashes.
 
 Design note: these commands are thin: they open the store, call
-:mod:`mediaguard.lists` and print. Imports stream the file (a byte-count progress
+:mod:`mediaguard.lists.hashlists` and print. Imports stream the file (a byte-count progress
 bar, never the whole file in memory) and report every rejected line with its number;
 the good lines are imported regardless. After an import, past scanned items that now
 match the list are reported (retroactive matching).
@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mediaguard.lists import ImportReport, ListMatcher, export_file, import_file
+from mediaguard.lists.hashlists import ImportReport, ListMatcher, export_file, import_file
 from mediaguard.match.formats import ListFormat
 from mediaguard.match.types import SignalType, parse_signal_type, parse_value
 from mediaguard.policy.model import ListAction

@@ -1,34 +1,10 @@
 """Lists that media is matched against, persisted in the store.
 
 A hash list is rows in the store plus an index from :mod:`mediaguard.match`, cached in the
-data directory and updated incrementally. This package is where the two meet: the store
-knows nothing of indexes and :mod:`mediaguard.match` nothing of the store.
+data directory and updated incrementally (:mod:`mediaguard.lists.hashlists`). What the
+scanner asks a list matcher and gets back is in :mod:`mediaguard.lists.query`.
+
+The package re-exports nothing: the scanner imports :mod:`mediaguard.lists.query` on every
+``import mediaguard``, and a re-export here would load the store (SQLAlchemy, Alembic) with
+it, which only a scan that opens its hash lists needs.
 """
-
-from mediaguard.lists.hashlists import (
-    ImportReport,
-    ListMatcher,
-    RetroMatch,
-    export_file,
-    import_entries,
-    import_file,
-    retro_match,
-    to_entry,
-    to_new_entry,
-)
-from mediaguard.lists.query import Matcher, MatchOutcome, MatchQuery
-
-__all__ = [
-    "ImportReport",
-    "ListMatcher",
-    "MatchOutcome",
-    "MatchQuery",
-    "Matcher",
-    "RetroMatch",
-    "export_file",
-    "import_entries",
-    "import_file",
-    "retro_match",
-    "to_entry",
-    "to_new_entry",
-]

@@ -1,9 +1,9 @@
 """Hash-list operations behind the ``/v1/hashlists`` and ``/v1/lookup`` routes.
 
 Design note: this module is the service layer between the thin router and
-:mod:`mediaguard.lists` (the lead implementation of imports, lookups and
+:mod:`mediaguard.lists.hashlists` (the lead implementation of imports, lookups and
 retroactive matching) and the :class:`Store`. A text import is streamed from a spool
-file through :func:`mediaguard.lists.import_file`, so a ten-million-line list is
+file through :func:`mediaguard.lists.hashlists.import_file`, so a ten-million-line list is
 never in memory; a JSON array is parsed in memory (bounded by its own, smaller limit)
 and fed through the same conversion and retroactive matching. Whatever changes a list
 marks the process's matcher stale, and retroactive matches become
@@ -22,7 +22,7 @@ from typing import Any, TextIO, cast
 from pydantic import ValidationError
 
 from mediaguard.errors import MediaguardError
-from mediaguard.lists import ImportReport, import_entries, import_file
+from mediaguard.lists.hashlists import ImportReport, import_entries, import_file
 from mediaguard.match.formats import LineError, ListFormat
 from mediaguard.match.types import Entry, SignalType, parse_signal_type, parse_value
 from mediaguard.service.errors import ApiError

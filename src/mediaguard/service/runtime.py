@@ -26,7 +26,8 @@ from typing import Self
 from mediaguard.config import ScanConfig
 from mediaguard.dsa import ReasonCodes, load_reasons
 from mediaguard.errors import ConfigError
-from mediaguard.lists import ListMatcher, MatchOutcome, MatchQuery
+from mediaguard.lists.hashlists import ListMatcher
+from mediaguard.lists.query import MatchOutcome, MatchQuery
 from mediaguard.match.types import Match, SignalType
 from mediaguard.policy.model import Policy
 from mediaguard.review.intake import ReviewIntake

@@ -257,7 +257,7 @@ def retro_match_events(list_name: str, matches: Sequence[Any]) -> list[dict[str,
 
     Args:
         list_name: the list that gained entries.
-        matches: :class:`mediaguard.lists.RetroMatch` values.
+        matches: :class:`mediaguard.lists.hashlists.RetroMatch` values.
     """
     rows = [
         {
