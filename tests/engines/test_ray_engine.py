@@ -1,7 +1,8 @@
-"""The Ray engine on a real local Ray cluster: same results, faults, backpressure.
+"""The Ray engine on a real local Ray cluster: faults, backpressure, start and stop.
 
-One cluster of two CPUs serves the whole module (the ``ray_cluster`` fixture of this
-folder's conftest); each test's scan starts its own worker actors on it and stops them
+That it gives the local engine's results is the engine contract's
+(tests/contracts/test_engines.py). One cluster of two CPUs serves the whole module (the
+root conftest's ``ray_cluster``); each test's scan starts its own worker actors on it and stops them
 after, so tests stay independent. The engine's own start-up and shutdown of a cluster is
 tested in a subprocess, because a process can be connected to only one Ray cluster.
 """
@@ -25,10 +26,11 @@ import pytest
 from PIL import Image
 
 from mediaguard.config import ScanConfig
-from mediaguard.engines.local import scan_paths
 from mediaguard.engines.ray import WORKER_CRASHED, RayScanStats, scan_paths_ray
 from mediaguard.policy.model import Policy
 from mediaguard.verdict import ScanFailure, ScanResult, Verdict
+
+from .corpus import write_corpus
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -39,88 +41,7 @@ NO_DETECTORS = ScanConfig(detectors=())
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory, photos: Any) -> list[Path]:
-    """Real photos in several formats, plus a corrupt file and a missing path."""
-    folder = tmp_path_factory.mktemp("corpus")
-    paths: list[Path] = []
-    for name in ("astronaut", "camera", "coffee", "chelsea", "rocket", "grace_hopper"):
-        shipped = folder / f"{name}.orig"
-        shipped.write_bytes(photos.file(name))
-        paths.append(shipped)
-    for name, fmt in [("chelsea", "webp"), ("coffee", "heif"), ("astronaut", "gif")]:
-        path = folder / f"{name}.{fmt}"
-        path.write_bytes(photos.encode(photos.pixels(name), fmt))
-        paths.append(path)
-    cut = folder / "rocket-truncated.jpg"
-    cut.write_bytes(photos.file("rocket")[:5000])
-    paths += [cut, folder / "missing.jpg"]
-    return paths
-
-
-@pytest.fixture(scope="module")
-def local_results(corpus: list[Path]) -> list[ScanResult]:
-    """The embedded engine's results on the corpus: what the Ray engine must match."""
-    policy = Policy.default_policy()
-    return list(scan_paths(corpus, config=ScanConfig(), policy=policy, workers=1))
-
-
-def _key(result: ScanResult) -> dict[str, Any]:
-    """What must not depend on the executor (timings and scan times do)."""
-    if isinstance(result, ScanFailure):
-        return result.model_dump()
-    return result.model_dump(include={"source", "media", "hashes", "decision", "matches"})
-
-
-def _assert_same(ray_result: ScanResult, local: ScanResult) -> None:
-    assert _key(ray_result) == _key(local)
-    if isinstance(local, Verdict):
-        assert isinstance(ray_result, Verdict)
-        assert ray_result.scores.keys() == local.scores.keys()
-        for category, score in local.scores.items():
-            assert ray_result.scores[category] == pytest.approx(score, abs=1e-4)
-        assert [r.code for r in ray_result.reasons] == [r.code for r in local.reasons]
-
-
-@pytest.mark.parametrize(
-    ("ordered", "send_bytes", "workers"),
-    [
-        pytest.param(True, False, WORKERS, id="ordered-paths"),
-        pytest.param(False, False, WORKERS, id="unordered-paths"),
-        pytest.param(True, True, None, id="ordered-bytes-one-worker-per-cluster-cpu"),
-    ],
-)
-def test_results_equal_the_local_engine(
-    ray_cluster: Any,
-    corpus: list[Path],
-    local_results: list[ScanResult],
-    ordered: bool,
-    send_bytes: bool,
-    workers: int | None,
-) -> None:
-    stats = RayScanStats()
-    results = list(
-        scan_paths_ray(
-            corpus,
-            config=ScanConfig(),
-            policy=Policy.default_policy(),
-            address=None,
-            workers=workers,
-            ordered=ordered,
-            send_bytes=send_bytes,
-            stats=stats,
-        )
-    )
-
-    assert len(stats.worker_pids) == WORKERS  # None: one per CPU of the cluster
-
-    if ordered:
-        assert [r.source for r in results] == [str(p) for p in corpus]
-    else:
-        assert Counter(r.source for r in results) == Counter(str(p) for p in corpus)
-    by_source = {r.source: r for r in results}
-    for local in local_results:
-        _assert_same(by_source[local.source], local)
-    kinds = Counter(type(r).__name__ if isinstance(r, Verdict) else r.error for r in results)
-    assert kinds == {"Verdict": 9, "CorruptMedia": 1, "UnreadableSource": 1}
+    return write_corpus(tmp_path_factory.mktemp("corpus"), photos)
 
 
 @pytest.fixture(scope="module")
