@@ -26,9 +26,10 @@ lint: setup
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src
 
-# Set up, then lint, type-check and run the whole test suite.
+# Set up (the venv, PostgreSQL, Chromium), then lint, type-check and run the whole test
+# suite with nothing skipped; a PostgreSQL server started for the run is stopped after it.
 test: lint
-	$(BIN)/pytest
+	bash tools/with-services.sh $(BIN)/pytest
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache

@@ -136,8 +136,25 @@ def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # Every test that takes ``store`` (or ``database_url``) runs twice: on a SQLite file in
 # ``tmp_path`` and on PostgreSQL at ``$MEDIAGUARD_TEST_POSTGRES_URL``, inside a schema
 # created for that one test and dropped after it. ``.ci/postgres.sh`` starts a suitable
-# server and prints the URL. Without the variable the PostgreSQL half is skipped locally
-# but *fails* when ``$CI`` is set, so CI cannot pass by skipping it.
+# server and prints the URL; ``make test`` runs it. Without the variable the PostgreSQL half
+# is skipped, but *fails* where every service is required (``make test``, ``$CI``).
+
+
+REQUIRED = "MEDIAGUARD_REQUIRE_SERVICES or CI is set"
+
+
+def services_required() -> bool:
+    """Whether a missing service must fail its tests rather than skip them.
+
+    ``make test`` (tools/with-services.sh) sets ``MEDIAGUARD_REQUIRE_SERVICES``; ``$CI`` set
+    to anything but a false value counts too, so no CI run can pass by skipping.
+    """
+    falsy = ("", "0", "false", "no")
+    return any(
+        os.environ.get(name, "").strip().lower() not in falsy
+        for name in ("MEDIAGUARD_REQUIRE_SERVICES", "CI")
+    )
+
 
 POSTGRES_ENV = "MEDIAGUARD_TEST_POSTGRES_URL"
 
@@ -151,8 +168,11 @@ def postgres_admin() -> Iterator[Engine]:
             f"{POSTGRES_ENV} is not set, so the PostgreSQL store tests cannot run; start "
             f'one with: export {POSTGRES_ENV}="$(.ci/postgres.sh)"'
         )
-        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-            pytest.fail(f"{message} (CI is set, so they may not be skipped)", pytrace=False)
+        if services_required():
+            pytest.fail(
+                f"{message} (this run requires every service, so they may not be skipped)",
+                pytrace=False,
+            )
         pytest.skip(message)
     engine = create_engine(resolve_url(url), isolation_level="AUTOCOMMIT")
     try:
@@ -219,8 +239,10 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         import ray
     except ImportError:
         message = "ray is not installed: pip install 'mediaguard[ray]'"
-        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-            pytest.fail(f"{message} (CI is set, so the Ray tests may not be skipped)")
+        if services_required():
+            pytest.fail(
+                f"{message} (this run requires every service, so the Ray tests may not be skipped)"
+            )
         pytest.skip(message)
     # The workers inherit the cluster's environment, not each test's: give them a data
     # directory of their own so nothing reaches the user's.

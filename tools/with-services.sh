@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Run a command (the test suite) with every service the tests use, installed and running:
+#
+#   bash tools/with-services.sh .venv/bin/pytest
+#
+# - PostgreSQL for the storage tests: installed from Debian's packages when missing and
+#   started when down (.ci/postgres.sh), unless MEDIAGUARD_TEST_POSTGRES_URL already
+#   names a server. A server this script started is stopped again when the command ends.
+# - Debian's Chromium for the review UI's browser tests, installed when missing.
+# - MEDIAGUARD_REQUIRE_SERVICES and MEDIAGUARD_REQUIRE_BROWSER are set, so a test whose
+#   service is still missing fails instead of skipping: the run covers everything.
+# Installing needs root or sudo. Packages it installed stay installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+log() { printf 'with-services.sh: %s\n' "$*" >&2; }
+as_root() {
+    if [[ "$(id -u)" == 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+if ! command -v chromium >/dev/null; then
+    log "installing Debian's chromium for the browser tests"
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq --no-install-recommends chromium
+fi
+
+# The cluster's state before this run ("online" or not), so only what was started here
+# is stopped here.
+cluster_status() {
+    command -v pg_lsclusters >/dev/null || return 0
+    pg_lsclusters -h 2>/dev/null | awk '$2 == "main" {print $4; exit}'
+}
+
+started_postgres=""
+if [[ -z "${MEDIAGUARD_TEST_POSTGRES_URL:-}" ]]; then
+    before="$(cluster_status)"
+    MEDIAGUARD_TEST_POSTGRES_URL="$(bash .ci/postgres.sh)"
+    export MEDIAGUARD_TEST_POSTGRES_URL
+    [[ "$before" == online* ]] || started_postgres=yes
+fi
+
+stop_postgres() {
+    if [[ -n "$started_postgres" ]]; then
+        version="$(ls /usr/lib/postgresql | sort -V | tail -n 1)"
+        log "stopping the PostgreSQL cluster $version/main started for this run"
+        as_root pg_ctlcluster "$version" main stop || true
+    fi
+}
+trap stop_postgres EXIT
+
+export MEDIAGUARD_REQUIRE_SERVICES=1 MEDIAGUARD_REQUIRE_BROWSER=1
+"$@"
