@@ -343,10 +343,11 @@ def test_load_missing_file_is_typed(tmp_path: Path) -> None:
 
 def test_pdq_load_refuses_inconsistent_tables(tmp_path: Path, rng: np.random.Generator) -> None:
     # A file whose checksums are right but whose tables do not fit its codes.
-    from mediaguard.match.index import _Segment, write_container
+    from mediaguard.match.index.container import write_container
+    from mediaguard.match.index.multiindex import Segment
 
-    seg = _Segment.build(_codes(rng, 1000, 32), np.arange(1000))
-    other = _Segment.build(_codes(rng, 1000, 32), np.arange(1000))
+    seg = Segment.build(_codes(rng, 1000, 32), np.arange(1000))
+    other = Segment.build(_codes(rng, 1000, 32), np.arange(1000))
     path = tmp_path / "bad.mgidx"
     meta = {"counts": {"hashes": 1000}, "chunks": 16, "chunk_bits": 16}
     write_container(

@@ -20,7 +20,7 @@ python-threatexchange's own defaults are the other way round
 the *upload* to be listed material; pass ``query_pct=80, compared_pct=0`` for that.
 
 Rather than compare every query frame with every frame of every listed video, all
-unique frames of all listed videos go into one :class:`~mediaguard.match.index.PDQIndex`
+unique frames of all listed videos go into one :class:`~mediaguard.match.index.pdq.PDQIndex`
 whose ids are frame rows; hits are grouped by the video each row belongs to. Only
 videos with at least one matching frame are ever looked at.
 
@@ -42,15 +42,11 @@ from typing import ClassVar, Final
 import numpy as np
 import numpy.typing as npt
 
-from mediaguard.match.index import (
-    DEFAULT_PDQ_DISTANCE,
-    MIN_PDQ_QUALITY,
-    PDQIndex,
-    pdq_codes,
-    read_container,
-    write_container,
-)
+from mediaguard.match.index.codes import pdq_codes
+from mediaguard.match.index.container import read_container, write_container
+from mediaguard.match.index.pdq import DEFAULT_PDQ_DISTANCE, PDQIndex
 from mediaguard.match.types import HashFormatError, IndexFormatError, SignalType, parse_value
+from mediaguard.signals.hashes import MIN_PDQ_QUALITY
 
 __all__ = [
     "DEFAULT_COMPARED_MATCH_PCT",
