@@ -34,8 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mediaguard.media.geometry import upright as to_upright
 from mediaguard.media.video import FrameDecoder, VideoInput, open_video, pick_video_stream
-from mediaguard.media.video import upright as to_upright
 from mediaguard.redaction import FaceDetector, covered_fraction, mask_rectangles
 
 COVERED = 0.9

@@ -4,7 +4,7 @@ What runs per video: streaming PyAV decode, sampling at 1 frame per second plus 
 cuts, PDQ and open_nsfw on every sample. When the scanner scans video (its verdict says
 ``media.kind == "video"``), ``Scanner().scan(path)`` is timed, digests and policy
 included; otherwise the same work is done directly over
-:func:`mediaguard.media.video.sample_frames`.
+:func:`mediaguard.media.sampling.sample_frames`.
 
 Memory: the file is also looped (packets remuxed, nothing re-encoded) into a 1-minute and
 a 10-minute video in /tmp, each scanned in a fresh process; peak RSS must not grow with
@@ -95,7 +95,7 @@ def measure(path: Path, repeat: int) -> dict[str, float | str | int]:
 
 def _direct(path: Path, scanner: object) -> int:
     """The scan's work without the scanner: sample, PDQ, open_nsfw in batches of 16."""
-    from mediaguard.media.video import sample_frames
+    from mediaguard.media.sampling import sample_frames
     from mediaguard.signals.detectors.sexual import OpenNSFW
     from mediaguard.signals.hashes import pdq
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from mediaguard.errors import ConfigError
-from mediaguard.media.limits import Limits
-from mediaguard.media.video import Sampling, VideoLimits
+from mediaguard.media.limits import Limits, VideoLimits
+from mediaguard.media.sampling import Sampling
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,10 +22,10 @@ from mediaguard import media
 from mediaguard.config import ScanConfig
 from mediaguard.errors import CorruptMedia, UnreadableSource
 from mediaguard.lists.query import Matcher, MatchOutcome, MatchQuery
-from mediaguard.media.image import peek, read_source
+from mediaguard.media.sampling import sample_frames
 from mediaguard.media.sniff import sniff
+from mediaguard.media.source import peek, read_source
 from mediaguard.media.types import Frame, MediaFacts, MediaKind
-from mediaguard.media.video import sample_frames
 from mediaguard.policy.engine import category_scores, decide
 from mediaguard.policy.model import Policy
 from mediaguard.signals import hashes

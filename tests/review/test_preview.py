@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from mediaguard.errors import CorruptMedia, MediaTooLarge, UnreadableSource, UnsupportedMedia
-from mediaguard.media.video import VideoLimits
+from mediaguard.media.limits import VideoLimits
 from mediaguard.review.preview import Previews, moment, render_previews
 from mediaguard.scanner import Scanner
 from mediaguard.timeline import Segment, fraction_text

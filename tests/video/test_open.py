@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from mediaguard.errors import ConfigError, CorruptMedia, MediaTooLarge, UnsupportedMedia
-from mediaguard.media.video import Sampling, VideoLimits, open_video, sample_frames
+from mediaguard.media.limits import VideoLimits
+from mediaguard.media.sampling import Sampling, sample_frames
+from mediaguard.media.video import open_video
 
 from .builders import VideoSpec, write_audio, write_video
 from .conftest import MakeVideo

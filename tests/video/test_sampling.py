@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from mediaguard.errors import CorruptMedia, MediaError
-from mediaguard.media.video import Sampling, VideoLimits, sample_frames
+from mediaguard.media.limits import VideoLimits
+from mediaguard.media.sampling import Sampling, sample_frames
 
 from .builders import VideoSpec, still, write_video
 from .conftest import MakeVideo

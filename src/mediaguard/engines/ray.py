@@ -45,8 +45,8 @@ from typing import Any
 from mediaguard.config import ScanConfig
 from mediaguard.engines.local import default_workers, failure, scan_guarded
 from mediaguard.errors import ConfigError, MediaError
-from mediaguard.media.image import read_source
 from mediaguard.media.limits import Limits
+from mediaguard.media.source import read_source
 from mediaguard.policy.model import Policy
 from mediaguard.scanner import Scanner
 from mediaguard.signals import runtime

@@ -16,9 +16,10 @@ from mediaguard.media.errors import (
     UnreadableSource,
     UnsupportedMedia,
 )
-from mediaguard.media.image import decode_image, enforce_max_bytes, read_source
+from mediaguard.media.image import decode_image
 from mediaguard.media.limits import Limits
 from mediaguard.media.sniff import SNIFF_BYTES, sniff
+from mediaguard.media.source import enforce_max_bytes, read_source
 from mediaguard.media.types import (
     DecodedMedia,
     Frame,

@@ -25,11 +25,11 @@ from av.video.frame import VideoFrame
 from av.video.stream import VideoStream as AVVideoStream
 
 from mediaguard.errors import ConfigError
+from mediaguard.media.limits import VideoLimits
 from mediaguard.media.video import (
     FrameDecoder,
     VideoInfo,
     VideoInput,
-    VideoLimits,
     ended_early,
     frame_rate,
     frame_time,

@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 from av.video.frame import VideoFrame
 
+from mediaguard.media.geometry import upright, working_dims
 from mediaguard.media.types import RGBArray
-from mediaguard.media.video import upright, working_dims
 from mediaguard.redaction.masks import IntArray, Mode, paint, redact_pixels
 
 # 8-bit planar formats whose planes are painted directly; luma plane first.

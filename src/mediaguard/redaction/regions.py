@@ -15,8 +15,8 @@ from typing import Final
 import numpy as np
 from PIL import Image
 
+from mediaguard.media.geometry import working_dims
 from mediaguard.media.types import Frame, RGBArray
-from mediaguard.media.video import working_dims
 from mediaguard.redaction.boxes import FloatArray
 from mediaguard.signals.base import Detector
 

@@ -21,11 +21,11 @@ import av.error
 import numpy as np
 
 from mediaguard.errors import MediaguardError
+from mediaguard.media.limits import VideoLimits
 from mediaguard.media.video import (
     FrameDecoder,
     VideoInfo,
     VideoInput,
-    VideoLimits,
     open_video,
     pick_video_stream,
 )

@@ -33,7 +33,7 @@ orientation applied), directly at preview size (JPEG draft mode means a large ph
 never decoded at full size); an animation gives its first frame. A video gives one frame,
 at the moment the reviewer most needs to see: the start of the highest-scoring timeline
 segment, or the first frame when the verdict has no timeline. It is streamed from the
-start with :func:`~mediaguard.media.video.sample_frames` and decoding stops at that
+start with :func:`~mediaguard.media.sampling.sample_frames` and decoding stops at that
 frame, so the time spent is proportional to how far into the video the moment lies,
 never to the whole video's length, and memory stays flat. Decoding from the start rather
 than seeking keeps the frame choice exact (a segment starts at the time of a sampled
@@ -52,11 +52,11 @@ from typing import Final
 from PIL import Image, ImageFilter
 
 from mediaguard import media
-from mediaguard.media.image import peek, read_source
-from mediaguard.media.limits import Limits
+from mediaguard.media.limits import Limits, VideoLimits
+from mediaguard.media.sampling import Sampling, sample_frames
 from mediaguard.media.sniff import sniff
+from mediaguard.media.source import peek, read_source
 from mediaguard.media.types import Frame, MediaKind, RGBArray
-from mediaguard.media.video import Sampling, VideoLimits, sample_frames
 from mediaguard.timeline import Segment
 from mediaguard.verdict import Verdict
 
