@@ -14,6 +14,8 @@ import numpy as np
 import numpy.typing as npt
 from av.video.frame import VideoFrame
 
+from mediaguard.media.pixfmt import LUMA_FIRST
+
 __all__ = ["DEFAULT_SCENE_THRESHOLD", "Thumbnail", "thumbnail", "thumbnail_difference"]
 
 
@@ -28,25 +30,6 @@ _THUMB: Final = 32
 # The luma plane is point-sampled on a grid this many times finer than the thumbnail,
 # then box-averaged, which is far cheaper than a swscale call per decoded frame.
 _THUMB_OVERSAMPLE: Final = 4
-# Pixel formats whose first plane is 8-bit luma, so the thumbnail can read it directly.
-_LUMA_FORMATS: Final = frozenset(
-    {
-        "yuv420p",
-        "yuvj420p",
-        "yuv422p",
-        "yuvj422p",
-        "yuv444p",
-        "yuvj444p",
-        "yuv440p",
-        "yuvj440p",
-        "yuv411p",
-        "yuv410p",
-        "yuva420p",
-        "nv12",
-        "nv21",
-        "gray",
-    }
-)
 
 Thumbnail = npt.NDArray[np.float32]
 """A 32 x 32 grey thumbnail, on the 0-255 scale."""
@@ -55,7 +38,7 @@ Thumbnail = npt.NDArray[np.float32]
 def thumbnail(frame: VideoFrame) -> Thumbnail:
     """A 32 x 32 grey thumbnail of a decoded frame, for scene-cut detection."""
     width, height = frame.width, frame.height
-    if frame.format.name in _LUMA_FORMATS and width >= _THUMB and height >= _THUMB:
+    if frame.format.name in LUMA_FIRST and width >= _THUMB and height >= _THUMB:
         plane = frame.planes[0]
         luma = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
         grid = _THUMB * _THUMB_OVERSAMPLE

@@ -26,6 +26,7 @@ from av.video.stream import VideoStream as AVVideoStream
 
 from mediaguard.errors import ConfigError
 from mediaguard.media.limits import VideoLimits
+from mediaguard.media.pixfmt import PLANAR
 from mediaguard.media.video import (
     FrameDecoder,
     VideoInfo,
@@ -36,7 +37,7 @@ from mediaguard.media.video import (
     pick_video_stream,
 )
 from mediaguard.redaction.boxes import FloatArray
-from mediaguard.redaction.frames import PLANAR, FrameView, paint_frame
+from mediaguard.redaction.frames import FrameView, paint_frame
 from mediaguard.redaction.masks import IntArray, Mode, mask_rects
 from mediaguard.redaction.output import OutputFile
 from mediaguard.redaction.report import ProgressCallback, RedactionError

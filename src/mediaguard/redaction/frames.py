@@ -4,39 +4,22 @@ Why separate: both sides work on PyAV's frames rather than on RGB copies of them
 search gets an upright RGB picture at detection size only when a whole-frame search
 needs one, and converts the small windows around tracked faces straight from the YUV
 planes; the painter paints masks onto the decoded 8-bit planes, so frames make no round
-trip through RGB. Both rely on the same plane layouts and ranges, which are kept here.
+trip through RGB. Both rely on the plane layouts and ranges of
+:mod:`mediaguard.media.pixfmt`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 from av.video.frame import VideoFrame
 
 from mediaguard.media.geometry import upright, working_dims
+from mediaguard.media.pixfmt import FULL_RANGE, PLANAR
 from mediaguard.media.types import RGBArray
 from mediaguard.redaction.masks import IntArray, Mode, paint, redact_pixels
-
-# 8-bit planar formats whose planes are painted directly; luma plane first.
-PLANAR: Final = frozenset(
-    {
-        "yuv420p",
-        "yuvj420p",
-        "yuv422p",
-        "yuvj422p",
-        "yuv444p",
-        "yuvj444p",
-        "yuv440p",
-        "yuvj440p",
-        "yuv411p",
-        "yuv410p",
-        "gray",
-    }
-)
-_FULL_RANGE: Final = frozenset({"yuvj420p", "yuvj422p", "yuvj444p", "yuvj440p", "gray"})
 
 
 class FrameView:
@@ -123,7 +106,7 @@ def _yuv_window(frame: VideoFrame, x1: int, y1: int, x2: int, y2: int) -> RGBArr
     cols = (np.arange(x1, x2) // sub_x)[None, :]
     u = _plane(frame, 1)[rows, cols].astype(np.float32) - 128.0
     v = _plane(frame, 2)[rows, cols].astype(np.float32) - 128.0
-    if frame.format.name in _FULL_RANGE:
+    if frame.format.name in FULL_RANGE:
         y, gain = luma, 1.0
     else:
         y, gain = (luma - 16.0) * 1.164, 1.138
@@ -161,7 +144,7 @@ def paint_frame(
     # The decoder may still reference this frame's buffers; make_writable copies them
     # first when it does, so painting cannot corrupt the frames decoded after it.
     frame.make_writable()
-    luma_black = 0 if frame.format.name in _FULL_RANGE else 16
+    luma_black = 0 if frame.format.name in FULL_RANGE else 16
     for number in range(len(frame.planes)):
         values = _plane(frame, number)
         scale_x = values.shape[1] / frame.width
