@@ -24,8 +24,8 @@ unique frames of all listed videos go into one :class:`~mediaguard.match.index.p
 whose ids are frame rows; hits are grouped by the video each row belongs to. Only
 videos with at least one matching frame are ever looked at.
 
-Frame time is an exact ``Fraction`` of seconds. ThreatExchange serialises it as a
-decimal; mediaguard writes milliseconds.
+Frame time is a :data:`~mediaguard.media.types.FrameTime`, an exact ``Fraction`` of
+seconds. ThreatExchange serialises it as a decimal; mediaguard writes milliseconds.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from mediaguard.match.index.codes import pdq_codes
 from mediaguard.match.index.container import read_container, write_container
 from mediaguard.match.index.pdq import DEFAULT_PDQ_DISTANCE, PDQIndex
 from mediaguard.match.types import HashFormatError, IndexFormatError, SignalType, parse_value
+from mediaguard.media.types import FrameTime
 from mediaguard.signals.hashes import MIN_PDQ_QUALITY
 
 __all__ = [
@@ -79,7 +80,7 @@ class FrameHash:
     """
 
     index: int
-    time: Fraction
+    time: FrameTime
     pdq: str
     quality: int
 

@@ -23,6 +23,7 @@ from mediaguard.media.source import enforce_max_bytes, read_source
 from mediaguard.media.types import (
     DecodedMedia,
     Frame,
+    FrameTime,
     MediaFacts,
     MediaFormat,
     MediaKind,
@@ -34,6 +35,7 @@ __all__ = [
     "CorruptMedia",
     "DecodedMedia",
     "Frame",
+    "FrameTime",
     "Limits",
     "MediaError",
     "MediaFacts",

@@ -18,6 +18,7 @@ from PIL import Image
 
 from mediaguard.errors import CorruptMedia, MediaTooLarge
 from mediaguard.media.limits import Limits, check_image_pixels
+from mediaguard.media.types import FrameTime
 
 __all__ = ["Timeline", "read_timeline"]
 
@@ -27,7 +28,7 @@ class Timeline:
     """Frame count and start times of an animation, read before decoding any frame."""
 
     frame_count: int
-    starts: Sequence[Fraction] | None  # None: Pillow reports each frame's time on load
+    starts: Sequence[FrameTime] | None  # None: Pillow reports each frame's time on load
     duration: Fraction | None
 
 

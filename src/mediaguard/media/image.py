@@ -44,6 +44,7 @@ from mediaguard.media.limits import Limits, check_image_pixels
 from mediaguard.media.types import (
     DecodedMedia,
     Frame,
+    FrameTime,
     MediaFacts,
     MediaFormat,
     MediaKind,
@@ -172,7 +173,7 @@ def decode_image(data: bytes, fmt: MediaFormat, limits: Limits, working_size: in
     return DecodedMedia(facts=facts, frames=frames)
 
 
-_Decoded = list[tuple[int, Fraction | None, RGBArray]]
+_Decoded = list[tuple[int, FrameTime | None, RGBArray]]
 
 
 def _decode(

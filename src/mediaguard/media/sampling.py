@@ -43,7 +43,7 @@ from mediaguard.media.scenes import (
     thumbnail,
     thumbnail_difference,
 )
-from mediaguard.media.types import Frame, RGBArray
+from mediaguard.media.types import Frame, FrameTime, RGBArray
 from mediaguard.media.video import (
     VideoInfo,
     VideoInput,
@@ -206,7 +206,7 @@ class VideoStream:
         self.incomplete = False
         self.reason: str | None = None
         self.decoded = 0
-        self.samples: list[tuple[Fraction, int]] = []
+        self.samples: list[tuple[FrameTime, int]] = []
         self._iterated = False
         if sampling.keyframes_only:
             self._stream.codec_context.skip_frame = "NONKEY"
@@ -244,9 +244,9 @@ class VideoStream:
         threshold = self.sampling.scene_threshold
         scene_cuts = self.sampling.scene_cuts
         turns = info.rotation // 90
-        next_due = Fraction(0)
+        next_due: FrameTime = Fraction(0)
         previous_thumb: Thumbnail | None = None
-        previous_time: Fraction | None = None
+        previous_time: FrameTime | None = None
         size = (self._first.width, self._first.height)
         frames: Iterator[VideoFrame] = _chain(self._first, self._frames)
         for frame in frames:
@@ -293,7 +293,7 @@ class VideoStream:
             yield Frame(index=index, time=time, pixels=pixels, scale=scale)
         self._finish(previous_time)
 
-    def _finish(self, last_time: Fraction | None) -> None:
+    def _finish(self, last_time: FrameTime | None) -> None:
         if self._decoder.error is not None:
             self._stop(self._decoder.error)
             return

@@ -2,8 +2,8 @@
 
 Design note: the media stage decodes once, at the working size the signals need, and hands
 the rest of the pipeline immutable values. Pixel arrays are made read-only so no later
-stage can change what another stage sees. Time is an exact ``Fraction`` of seconds, never
-a float, so frame positions survive round trips.
+stage can change what another stage sees. Time is a :data:`FrameTime`, an exact
+``Fraction`` of seconds, never a float, so frame positions survive round trips.
 """
 
 from __future__ import annotations
@@ -11,11 +11,23 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 RGBArray = npt.NDArray[np.uint8]
+
+FrameTime: TypeAlias = Fraction
+"""Seconds from the start of a video or animation to a frame, as an exact fraction.
+
+PyAV places a frame at an integer pts in its stream's time base (1/90000 in MPEG-TS,
+1/1000 in Matroska, the track's timescale in MP4), so ``pts * time_base`` is a rational
+number that a float would round. Kept exact, a frame's time is the one its stream gives:
+times from different time bases compare and sort correctly, a sample is never placed
+on the wrong side of a sampling boundary, and a time written out and read back (a vPDQ
+frame, a timeline segment) still names the same frame.
+"""
 
 
 class MediaKind(enum.StrEnum):
@@ -45,7 +57,7 @@ class Frame:
     """
 
     index: int
-    time: Fraction | None
+    time: FrameTime | None
     pixels: RGBArray
     scale: float
 

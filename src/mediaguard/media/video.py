@@ -44,7 +44,7 @@ from mediaguard.errors import CorruptMedia, MediaTooLarge, UnreadableSource, Uns
 from mediaguard.media.geometry import upright_turns
 from mediaguard.media.limits import VideoLimits, check_video_pixels
 from mediaguard.media.sniff import SNIFF_BYTES, sniff
-from mediaguard.media.types import MediaFacts, MediaFormat, MediaKind
+from mediaguard.media.types import FrameTime, MediaFacts, MediaFormat, MediaKind
 
 __all__ = [
     "DEMUXERS",
@@ -313,8 +313,8 @@ class FrameDecoder:
 
 
 def frame_time(
-    frame: VideoFrame, stream: AVVideoStream, previous: Fraction | None, fps: Fraction | None
-) -> Fraction:
+    frame: VideoFrame, stream: AVVideoStream, previous: FrameTime | None, fps: Fraction | None
+) -> FrameTime:
     """Exact time of a decoded frame in seconds from the start of its stream.
 
     A frame without a pts (rare; broken muxers) is placed one nominal frame after the
@@ -414,7 +414,7 @@ def open_video(source: VideoSource, limits: VideoLimits | None = None) -> VideoI
     return info
 
 
-def ended_early(info: VideoInfo, last_time: Fraction | None) -> str | None:
+def ended_early(info: VideoInfo, last_time: FrameTime | None) -> str | None:
     """Why a stream whose last frame is at ``last_time`` looks truncated, or None.
 
     Demuxers of streamable containers (Matroska, WebM, MPEG-TS, AVI, MP4 with its index
