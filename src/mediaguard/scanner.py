@@ -21,16 +21,17 @@ from pathlib import Path
 from mediaguard import media
 from mediaguard.config import ScanConfig
 from mediaguard.errors import CorruptMedia, UnreadableSource
-from mediaguard.lists.query import Matcher, MatchOutcome, MatchQuery
+from mediaguard.lists.query import EditHash, Matcher, MatchOutcome, MatchQuery
 from mediaguard.media.sampling import sample_frames
 from mediaguard.media.sniff import sniff
 from mediaguard.media.source import peek, read_source
 from mediaguard.media.types import Frame, MediaFacts, MediaKind
 from mediaguard.policy.engine import category_scores, decide
 from mediaguard.policy.model import Policy
-from mediaguard.signals import hashes
+from mediaguard.signals import hashes, variants
 from mediaguard.signals.base import Detection, Detector, ModelInfo
 from mediaguard.signals.detectors import registry
+from mediaguard.signals.variants import Level
 from mediaguard.timeline import Segment, build_timeline
 from mediaguard.verdict import (
     Hashes,
@@ -55,7 +56,12 @@ def open_list_matcher(config: ScanConfig, policy: Policy) -> Matcher:
     store = Store.open(config.database_url)
     if store.dialect == "sqlite" and not store.is_current():
         store.upgrade()
-    return ListMatcher(store, quarantine=policy.quarantine, record=config.record)
+    return ListMatcher(
+        store,
+        quarantine=policy.quarantine,
+        record=config.record,
+        variant_level=policy.variant_level,
+    )
 
 
 def _ms(start: float) -> float:
@@ -160,6 +166,15 @@ class Scanner:
                 for transform, hex_ in hashes.pdq_dihedral(frame).items()
                 if transform is not None
             )
+        level = self.policy.widest_variants
+        if level > Level.EXACT and self.matcher is not None:
+            work.edits.extend(
+                EditHash(frame.index, region.name, region.level, h.hex)
+                for frame, p in zip(frames, pdqs, strict=True)
+                if p.usable
+                for region in variants.regions(frame.pixels, level)
+                if (h := hashes.pdq_region(frame, region)).usable
+            )
         work.add("hash_ms", mark)
         mark = time.perf_counter()
         for detector in self.detectors:
@@ -239,7 +254,8 @@ class Scanner:
         mark = time.perf_counter()
         outcome = MatchOutcome()
         if self.matcher is not None:
-            outcome = self.matcher.match(MatchQuery(work.digests, pdqs, tuple(work.variants)))
+            query = MatchQuery(work.digests, pdqs, tuple(work.variants), tuple(work.edits))
+            outcome = self.matcher.match(query)
         work.add("match_ms", mark)
 
         mark = time.perf_counter()
@@ -336,6 +352,7 @@ class _Work:
     digests: hashes.Digests | None = None
     pdqs: list[hashes.PDQHash] = field(default_factory=list)
     variants: list[tuple[int, str, str]] = field(default_factory=list)
+    edits: list[EditHash] = field(default_factory=list)
     detections: list[Detection] = field(default_factory=list)
     samples: list[tuple[Fraction, int]] = field(default_factory=list)
     incomplete_reason: str | None = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Final, TextIO
 
 from mediaguard.errors import MediaguardError
 from mediaguard.iterutil import chunks
-from mediaguard.lists.query import MatchOutcome, MatchQuery
+from mediaguard.lists.query import EditHash, MatchOutcome, MatchQuery
 from mediaguard.match.formats import LineError, ListFormat, iter_entries, write_entries
 from mediaguard.match.index import ExactIndex, PDQIndex
 from mediaguard.match.types import Entry, IndexFormatError, Match, SignalType
@@ -32,6 +32,7 @@ from mediaguard.match.video import FrameHash, VideoIndex, format_vpdq, parse_vpd
 from mediaguard.paths import data_dir
 from mediaguard.policy.model import ListAction, Quarantine
 from mediaguard.signals.hashes import MIN_PDQ_QUALITY
+from mediaguard.signals.variants import Level
 from mediaguard.store import repo
 from mediaguard.store.repo import EntryInfo, HashListInfo, ItemInfo, NewEntry, Store
 
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 
 _STATE_VERSION: Final = 1
 _ITEM_BATCH: Final = 5000
+
+#: Why an entry matched: (distance, dihedral transform, frame, edited-copy region).
+_Hit = tuple[int, str | None, int | None, EditHash | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +111,12 @@ class ListMatcher:
         quarantine: Quarantine | None = None,
         record: bool = True,
         index_dir: Path | None = None,
+        variant_level: Callable[[str], Level] = lambda _list: Level.EXACT,
     ) -> None:
         store.check_current()
         self.store = store
         self.quarantine = quarantine or Quarantine()
+        self.variant_level = variant_level
         self.record_items = record
         key = hashlib.sha256(store.url.encode()).hexdigest()[:16]
         self.index_dir = index_dir or data_dir() / "index" / key
@@ -199,13 +205,15 @@ class ListMatcher:
     def _max_distance(self) -> int:
         return max((info.pdq_distance for info in self._lists.values()), default=0)
 
-    def _matches(self, hits: dict[int, tuple[int, str | None, int | None]]) -> list[Match]:
-        """Matches for ``{entry id: (distance, transform, frame)}``, within each list's radius."""
+    def _matches(self, hits: dict[int, _Hit]) -> list[Match]:
+        """Matches for ``{entry id: hit}``, within each list's radius and variant level."""
         matches = []
         for info in self.store.get_entries(hits):
             listed = self._lists.get(info.list_name)
-            distance, transform, frame = hits[info.id]
+            distance, transform, frame, edit = hits[info.id]
             if listed is None or distance > listed.pdq_distance:
+                continue
+            if edit is not None and edit.level > self.variant_level(info.list_name):
                 continue
             matches.append(
                 Match(
@@ -217,6 +225,7 @@ class ListMatcher:
                     distance=distance,
                     transform=transform,
                     frame=frame,
+                    variant=edit.variant if edit else None,
                     external_id=info.external_id,
                 )
             )
@@ -226,11 +235,17 @@ class ListMatcher:
         """Match one item's digests and PDQ hashes against every list."""
 
         idx = self._indexes
-        hits: dict[int, tuple[int, str | None, int | None]] = {}
+        hits: dict[int, _Hit] = {}
 
-        def keep(entry_id: int, distance: int, transform: str | None, frame: int | None) -> None:
+        def keep(
+            entry_id: int,
+            distance: int,
+            transform: str | None,
+            frame: int | None,
+            edit: EditHash | None = None,
+        ) -> None:
             if entry_id not in hits or distance < hits[entry_id][0]:
-                hits[entry_id] = (distance, transform, frame)
+                hits[entry_id] = (distance, transform, frame, edit)
 
         for entry_id in idx.md5.query(query.digests.md5) + idx.sha256.query(query.digests.sha256):
             keep(entry_id, 0, None, None)
@@ -249,6 +264,7 @@ class ListMatcher:
                 for (frame, transform, _hex), per_hash in zip(variants, found, strict=True):
                     for entry_id, distance in per_hash:
                         keep(entry_id, distance, transform, frame if multi else None)
+            self._match_edits(query.edits, radius, multi, hits)
         if multi and len(idx.vpdq):
             frames = [
                 FrameHash(p.frame, p.time or Fraction(0), p.hex, p.quality) for p in query.pdq
@@ -268,6 +284,27 @@ class ListMatcher:
             quarantined=self._quarantined(matches),
             notes=notes,
         )
+
+    def _match_edits(
+        self, edits: Sequence[EditHash], radius: int, multi: bool, hits: dict[int, _Hit]
+    ) -> None:
+        """Add the entries that only an edited-copy region matched.
+
+        An entry the whole frame already matched keeps that hit: the plainer explanation
+        wins, and a list that allows no variants still sees it. A region's hit is kept
+        only if no other region matched the same entry closer.
+        """
+        if not edits:
+            return
+        found = self._indexes.pdq.query_batch([e.hex for e in edits], radius)
+        best: dict[int, _Hit] = {}
+        for edit, per_hash in zip(edits, found, strict=True):
+            for entry_id, distance in per_hash:
+                if entry_id in hits:
+                    continue
+                if entry_id not in best or distance < best[entry_id][0]:
+                    best[entry_id] = (distance, None, edit.frame if multi else None, edit)
+        hits.update(best)
 
     def _quarantined(self, matches: Sequence[Match]) -> frozenset[int]:
         since = datetime.now(UTC) - timedelta(hours=self.quarantine.window_hours)
@@ -298,13 +335,13 @@ class ListMatcher:
     def lookup(self, signal: SignalType, value: str) -> list[Match]:
         """Entries matching one hash (like HMA's ``/m/lookup``): exact, or PDQ by radius."""
         idx = self._indexes
-        hits: dict[int, tuple[int, str | None, int | None]] = {}
+        hits: dict[int, _Hit] = {}
         if signal is SignalType.PDQ:
             for entry_id, distance in idx.pdq.query(value, self._max_distance()):
-                hits[entry_id] = (distance, None, None)
+                hits[entry_id] = (distance, None, None, None)
         elif signal in (SignalType.MD5, SignalType.SHA256):
             index = idx.md5 if signal is SignalType.MD5 else idx.sha256
-            hits = dict.fromkeys(index.query(value), (0, None, None))
+            hits = dict.fromkeys(index.query(value), (0, None, None, None))
         return self._matches(hits)
 
 

@@ -15,7 +15,18 @@ from typing import Protocol
 from mediaguard.match.types import Match
 from mediaguard.policy.model import ListAction
 from mediaguard.signals import hashes
+from mediaguard.signals.variants import Level
 from mediaguard.verdict import Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class EditHash:
+    """The PDQ hash of one edited-copy region of a frame (see signals/variants.py)."""
+
+    frame: int
+    variant: str
+    level: Level
+    hex: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,12 +34,13 @@ class MatchQuery:
     """What a matcher is asked about one item.
 
     ``variants`` holds extra PDQ hashes (frame index, transform name, hex) when dihedral
-    matching is on.
+    matching is on; ``edits`` the PDQ hashes of edited-copy regions of each frame.
     """
 
     digests: hashes.Digests
     pdq: tuple[hashes.PDQHash, ...]
     variants: tuple[tuple[int, str, str], ...] = ()
+    edits: tuple[EditHash, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,6 +227,14 @@ class Match(BaseModel):
         ge=0,
         description="Index of the video or animation frame that matched; None for a still.",
     )
+    variant: str | None = Field(
+        default=None,
+        description=(
+            "Edited-copy variant under which the media matched (e.g. 'caption bar removed "
+            "(top)', 'border removed', 'left part'): the listed image was found inside the "
+            "scanned one once that edit was undone. None when the whole frame matched."
+        ),
+    )
     external_id: str | None = Field(
         default=None, description="Identifier the list's source gave the entry, if any."
     )

@@ -112,6 +112,8 @@ def _match_reasons(
     for match in matches:
         action = action_of(match)
         how = "exactly" if match.distance == 0 else f"at PDQ distance {match.distance}"
+        if match.variant is not None:
+            how = f"as an edited copy ({match.variant}) {how}"
         where = f" (frame {match.frame})" if match.frame is not None else ""
         decision = Decision(action.value)
         if decision is Decision.BLOCK and match.entry_id in quarantined:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mediaguard.errors import PolicyError
 from mediaguard.signals.protected import check_name
+from mediaguard.signals.variants import Level
 
 
 class Decision(StrEnum):
@@ -67,12 +68,32 @@ class Thresholds(BaseModel):
         return self
 
 
+class MatchVariants(StrEnum):
+    """How far matching on a list goes beyond the frame as scanned.
+
+    ``exact`` hashes the frame only; ``trimmed`` also hashes it with uniform borders and
+    caption bars removed (reposts framed or captioned); ``all`` also hashes a fixed set
+    of sub-regions (a listed image pasted into a collage or a screenshot).
+    """
+
+    EXACT = "exact"
+    TRIMMED = "trimmed"
+    ALL = "all"
+
+    @property
+    def level(self) -> Level:
+        return Level[self.name]
+
+
 class ListRule(BaseModel):
     """The policy's action for matches on one hash list, overriding the list's own hint."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     action: ListAction
+    match_variants: MatchVariants | None = Field(
+        default=None, description="This list's edited-copy matching; the policy's when unset."
+    )
 
 
 class Quarantine(BaseModel):
@@ -97,6 +118,7 @@ class Policy(BaseModel):
     default: Thresholds = Thresholds()
     categories: dict[str, Thresholds] = {}
     lists: dict[str, ListRule] = {}
+    match_variants: MatchVariants = MatchVariants.TRIMMED
     quarantine: Quarantine = Quarantine()
     sha256: str = Field(default="", description="SHA-256 of the policy file's bytes.")
 
@@ -106,6 +128,19 @@ class Policy(BaseModel):
         for category in value:
             check_name("policy category", category)
         return value
+
+    def variant_level(self, list_name: str) -> Level:
+        """How far matching on ``list_name`` may go beyond the frame as scanned."""
+        rule = self.lists.get(list_name)
+        chosen = rule.match_variants if rule and rule.match_variants else self.match_variants
+        return chosen.level
+
+    @property
+    def widest_variants(self) -> Level:
+        """The widest level any list uses: the variants a scan must hash."""
+        levels = [self.match_variants.level]
+        levels += [r.match_variants.level for r in self.lists.values() if r.match_variants]
+        return max(levels)
 
     def thresholds(self, category: str) -> Thresholds:
         """The thresholds that apply to ``category``."""

@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pdqhash
 
 from mediaguard.media.types import Frame
+from mediaguard.signals.variants import Region
 
 # PDQ's authors advise against matching hashes of quality below 50: such images are too
 # flat (blank, near-uniform) for the hash to mean anything.
@@ -88,6 +89,13 @@ def bits_to_hex(bits: npt.ArrayLike) -> str:
 def pdq(frame: Frame) -> PDQHash:
     """PDQ hash of one frame."""
     bits, quality = pdqhash.compute(np.ascontiguousarray(frame.pixels))
+    return PDQHash(frame.index, bits_to_hex(bits), int(quality), frame.time)
+
+
+def pdq_region(frame: Frame, region: Region) -> PDQHash:
+    """PDQ hash of one rectangle of a frame (an edited-copy variant), with its quality."""
+    crop = frame.pixels[region.top : region.bottom, region.left : region.right]
+    bits, quality = pdqhash.compute(np.ascontiguousarray(crop))
     return PDQHash(frame.index, bits_to_hex(bits), int(quality), frame.time)
 
 

@@ -1,0 +1,192 @@
+"""Edited-copy variants of a frame: the regions a repost may have wrapped a listed image in.
+
+Reposted media is routinely framed (a uniform border or letterbox), captioned (a meme bar
+of text on a plain ground above or below) or pasted into a larger canvas (a collage, a
+screenshot). PDQ hashes the whole frame, so each of these moves the hash 60-150 bits
+away from the listed original, far past any threshold. Hashing the region the original
+most likely occupies brings it back.
+
+Design note: one rule finds borders and caption bars alike. Walking in from an edge, a
+*plain* line is one whose pixels nearly all match the colour of the outermost line. A
+border is a run of plain lines; a caption bar is plain lines with lines of text between
+them, no gap longer than a text line. So a side's band is the run of plain lines from the
+edge whose gaps never exceed ``_TEXT_GAP`` of the frame; a side whose outermost line is
+not plain has none. Natural photos have no plain lines (noise and texture break them),
+so they give no trimmed variant and cost nothing beyond this scan.
+
+Sub-regions are a fixed set rather than a search: the two parts either side of the
+strongest seam along the longer axis, or its halves when there is none (a collage of
+two), and the centre (a screenshot's picture between chrome that is not
+plain). A fixed set bounds the work at ``MAX_VARIANTS`` hashes per frame whatever the
+input, and keeps the false-match rate an easy function of how many hashes are queried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+#: Largest colour difference (per channel, 0-255) a pixel of a plain line may have from
+#: the band's colour: JPEG noise and ringing next to text stay within it.
+_TOLERANCE: Final = 24
+#: Share of a line's pixels that must be within tolerance for it to count as plain.
+_PLAIN_SHARE: Final = 0.97
+#: Longest run of non-plain lines (a line of caption text) inside a band, as a share of
+#: the frame's extent across the band.
+_TEXT_GAP: Final = 0.12
+#: A band must be at least this share of the frame to be trimmed (one JPEG block at 512).
+_MIN_BAND: Final = 0.015
+#: What must be left after trimming, as a share of each side: less is not a picture.
+_MIN_CONTENT: Final = 0.35
+#: Centre region of the sub-region set, as a share of each side.
+_CENTRE: Final = 0.7
+#: How many times the typical step between neighbouring lines a seam must be.
+_SEAM_STRENGTH: Final = 4.0
+#: Frames smaller than this on a side are not split: their PDQ is already coarse.
+_MIN_SIDE: Final = 32
+#: At most this many variants per frame, whatever the input.
+MAX_VARIANTS: Final = 8
+
+
+class Level(IntEnum):
+    """How far a list lets matching go beyond the frame as it is (policy ``match_variants``).
+
+    ``exact`` matches the frame only; ``trimmed`` also matches it with borders and
+    caption bars removed; ``all`` also matches the fixed sub-regions.
+    """
+
+    EXACT = 0
+    TRIMMED = 1
+    ALL = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A rectangle of the frame to hash, and the edit it undoes, as a user reads it."""
+
+    name: str
+    level: Level
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+
+def _band(lines: npt.NDArray[np.uint8], extent: int, *, gaps: bool) -> int:
+    """Depth of the border (``gaps=False``) or caption band from the first line inward.
+
+    Args:
+        lines: the lines from the edge inward (rows, or columns transposed).
+        extent: the frame's full extent across the band, which scales a text line.
+    """
+    n = int(lines.shape[0])
+    ground = np.median(lines[0], axis=0)
+    diff = np.abs(lines.astype(np.int16) - ground.astype(np.int16)).max(axis=2)
+    plain = (diff <= _TOLERANCE).mean(axis=1) >= _PLAIN_SHARE
+    if not plain[0]:
+        return 0
+    if not gaps:
+        stops = np.flatnonzero(~plain)
+        return int(stops[0]) if stops.size else n
+    longest = max(1, int(extent * _TEXT_GAP))
+    last = 0
+    for index in np.flatnonzero(plain):
+        if index - last > longest + 1:
+            break
+        last = int(index)
+    # Text set tight against the picture leaves no plain line below it: the picture then
+    # starts at the sharpest step within one text line of the last plain line.
+    window = lines[last : min(n, last + longest + 1)].astype(np.int16)
+    if window.shape[0] > 2:
+        steps = np.abs(np.diff(window, axis=0)).mean(axis=(1, 2))
+        best = int(np.argmax(steps))
+        if steps[best] > _SEAM_STRENGTH * (float(np.median(steps)) + 1.0):
+            return last + best + 1
+    return last + 1
+
+
+def _bands(pixels: npt.NDArray[np.uint8], *, gaps: bool) -> tuple[int, int, int, int]:
+    """Band depth at the top, bottom, left and right; 0 where a band is too thin to trim."""
+    height, width = pixels.shape[:2]
+    across = pixels.transpose(1, 0, 2)
+    depths = (
+        (_band(pixels[: height // 2], height, gaps=gaps), height),
+        (_band(pixels[::-1][: height // 2], height, gaps=gaps), height),
+        (_band(across[: width // 2], width, gaps=gaps), width),
+        (_band(across[::-1][: width // 2], width, gaps=gaps), width),
+    )
+    t, b, lft, r = (d if d >= max(1, extent * _MIN_BAND) else 0 for d, extent in depths)
+    return t, b, lft, r
+
+
+def _seam(lines: npt.NDArray[np.uint8]) -> int:
+    """Where two pictures meet across ``lines`` (rows, or columns transposed), else the middle.
+
+    Inside a picture neighbouring lines differ little; at the edge between two pasted
+    pictures they differ along the whole line. The strongest such step in the middle
+    60% is taken when it stands well clear of the typical step.
+    """
+    n = int(lines.shape[0])
+    steps = np.abs(np.diff(lines.astype(np.int16), axis=0)).mean(axis=(1, 2))
+    low, high = int(n * 0.2), int(n * 0.8)
+    window = steps[low:high]
+    if window.size == 0:
+        return n // 2
+    best = int(np.argmax(window))
+    typical = float(np.median(steps)) + 1.0
+    return low + best + 1 if float(window[best]) > _SEAM_STRENGTH * typical else n // 2
+
+
+def regions(pixels: npt.NDArray[np.uint8], level: Level) -> list[Region]:
+    """The regions of ``pixels`` worth hashing besides the whole frame, at most MAX_VARIANTS.
+
+    Args:
+        pixels: H x W x 3 RGB of the working frame.
+        level: how far to go; ``EXACT`` gives none.
+    """
+    height, width = pixels.shape[:2]
+    if level is Level.EXACT or min(height, width) < _MIN_SIDE:
+        return []
+    found: list[Region] = []
+    seen: set[tuple[int, int, int, int]] = {(0, height, 0, width)}
+
+    def add(name: str, lvl: Level, top: int, bottom: int, left: int, right: int) -> None:
+        box = (top, bottom, left, right)
+        tall, wide = bottom - top, right - left
+        if box in seen or tall < height * _MIN_CONTENT or wide < width * _MIN_CONTENT:
+            return
+        if min(tall, wide) < _MIN_SIDE or len(found) >= MAX_VARIANTS:
+            return
+        seen.add(box)
+        found.append(Region(name, lvl, *box))
+
+    t, b, lft, r = _bands(pixels, gaps=False)
+    if t or b or lft or r:
+        add("border removed", Level.TRIMMED, t, height - b, lft, width - r)
+    # A caption bar of the border's own colour starts at the frame's edge; one of another
+    # colour starts inside the border. Both are tried.
+    for top0, bottom0 in ((0, height), (t, height - b)):
+        ct, cb, _, _ = _bands(pixels[top0:bottom0, lft : width - r], gaps=True)
+        top, bottom = top0 + ct, bottom0 - cb
+        if ct > t:
+            add("caption bar removed (top)", Level.TRIMMED, top, height - b, lft, width - r)
+        if bottom < height - b:
+            add("caption bar removed (bottom)", Level.TRIMMED, t, bottom, lft, width - r)
+        if ct > t and bottom < height - b:
+            add("caption bars removed", Level.TRIMMED, top, bottom, lft, width - r)
+    if level is Level.ALL:
+        if width >= height:
+            cut = _seam(pixels.transpose(1, 0, 2))
+            add("left part", Level.ALL, 0, height, 0, cut)
+            add("right part", Level.ALL, 0, height, cut, width)
+        else:
+            cut = _seam(pixels)
+            add("top part", Level.ALL, 0, cut, 0, width)
+            add("bottom part", Level.ALL, cut, height, 0, width)
+        margin_y, margin_x = int(height * (1 - _CENTRE) / 2), int(width * (1 - _CENTRE) / 2)
+        add("centre", Level.ALL, margin_y, height - margin_y, margin_x, width - margin_x)
+    return found
