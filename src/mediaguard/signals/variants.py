@@ -11,8 +11,9 @@ Design note: one rule finds borders and caption bars alike. Walking in from an e
 border is a run of plain lines; a caption bar is plain lines with lines of text between
 them, no gap longer than a text line. So a side's band is the run of plain lines from the
 edge whose gaps never exceed ``_TEXT_GAP`` of the frame; a side whose outermost line is
-not plain has none. Natural photos have no plain lines (noise and texture break them),
-so they give no trimmed variant and cost nothing beyond this scan.
+not plain has none. Most photos have no plain lines (noise and texture break them), so
+they give no trimmed variant and cost nothing beyond this scan; a flat sky can give
+one, which only adds a hash of the photo's own content.
 
 Sub-regions are a fixed set rather than a search: the two parts either side of the
 strongest seam along the longer axis, or its halves when there is none (a collage of
@@ -49,7 +50,7 @@ _SEAM_STRENGTH: Final = 4.0
 #: Frames smaller than this on a side are not split: their PDQ is already coarse.
 _MIN_SIDE: Final = 32
 #: At most this many variants per frame, whatever the input.
-MAX_VARIANTS: Final = 8
+MAX_VARIANTS: Final = 12
 
 
 class Level(IntEnum):
@@ -167,16 +168,22 @@ def regions(pixels: npt.NDArray[np.uint8], level: Level) -> list[Region]:
     t, b, lft, r = _bands(pixels, gaps=False)
     if t or b or lft or r:
         add("border removed", Level.TRIMMED, t, height - b, lft, width - r)
-    # A caption bar of the border's own colour starts at the frame's edge; one of another
-    # colour starts inside the border. Both are tried.
+    # A caption bar of the border's own colour starts at the frame's edge, one of another
+    # colour inside the border; the bar's far side may keep the border or not (a flat sky
+    # can pass for one). Each combination is tried, within MAX_VARIANTS.
     for top0, bottom0 in ((0, height), (t, height - b)):
-        ct, cb, _, _ = _bands(pixels[top0:bottom0, lft : width - r], gaps=True)
+        inner = pixels[top0:bottom0, lft : width - r]
+        if min(inner.shape[:2]) < _MIN_SIDE:
+            continue
+        ct, cb, _, _ = _bands(inner, gaps=True)
         top, bottom = top0 + ct, bottom0 - cb
-        if ct > t:
-            add("caption bar removed (top)", Level.TRIMMED, top, height - b, lft, width - r)
-        if bottom < height - b:
-            add("caption bar removed (bottom)", Level.TRIMMED, t, bottom, lft, width - r)
-        if ct > t and bottom < height - b:
+        for far_bottom in (height - b, height):
+            if ct:
+                add("caption bar removed (top)", Level.TRIMMED, top, far_bottom, lft, width - r)
+        for far_top in (t, 0):
+            if cb:
+                add("caption bar removed (bottom)", Level.TRIMMED, far_top, bottom, lft, width - r)
+        if ct and cb:
             add("caption bars removed", Level.TRIMMED, top, bottom, lft, width - r)
     if level is Level.ALL:
         if width >= height:
