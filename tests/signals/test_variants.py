@@ -7,10 +7,11 @@ from typing import Any
 import numpy as np
 import pdqhash
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from mediaguard.signals.hashes import MIN_PDQ_QUALITY
 from mediaguard.signals.variants import MAX_VARIANTS, Level, Region, regions
+from signals.edits import captioned, framed
 
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "camera", "grace_hopper"]
 PDQ_THRESHOLD = 31
@@ -19,26 +20,6 @@ PDQ_THRESHOLD = 31
 def pdq_bits(pixels: np.ndarray) -> np.ndarray:
     bits, _quality = pdqhash.compute(np.ascontiguousarray(pixels))
     return bits.astype(bool)
-
-
-def framed(pixels: np.ndarray, share: float, colour: tuple[int, int, int]) -> np.ndarray:
-    height, width = pixels.shape[:2]
-    pad = round(max(height, width) * share)
-    out = np.empty((height + 2 * pad, width + 2 * pad, 3), np.uint8)
-    out[:] = colour
-    out[pad : pad + height, pad : pad + width] = pixels
-    return out
-
-
-def captioned(pixels: np.ndarray, share: float, *, top: bool) -> np.ndarray:
-    """A meme bar: black text on white, half the bar's height, above or below."""
-    height, width = pixels.shape[:2]
-    bar_height = round(height * share)
-    bar = Image.new("RGB", (width, bar_height), (255, 255, 255))
-    font = ImageFont.load_default(size=max(8, bar_height // 2))
-    ImageDraw.Draw(bar).text((width // 20, bar_height // 4), "ME ON A MONDAY", (0, 0, 0), font)
-    parts = [np.asarray(bar), pixels]
-    return np.concatenate(parts if top else parts[::-1], axis=0)
 
 
 def best_distance(original: np.ndarray, edited: np.ndarray, level: Level) -> tuple[int, str]:

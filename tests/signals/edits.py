@@ -1,0 +1,26 @@
+"""How people repost a picture: framed in a border, or captioned with a meme bar."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+
+def framed(pixels: np.ndarray, share: float, colour: tuple[int, int, int]) -> np.ndarray:
+    height, width = pixels.shape[:2]
+    pad = round(max(height, width) * share)
+    out = np.empty((height + 2 * pad, width + 2 * pad, 3), np.uint8)
+    out[:] = colour
+    out[pad : pad + height, pad : pad + width] = pixels
+    return out
+
+
+def captioned(pixels: np.ndarray, share: float, *, top: bool) -> np.ndarray:
+    """A meme bar: black text on white, half the bar's height, above or below."""
+    height, width = pixels.shape[:2]
+    bar_height = round(height * share)
+    bar = Image.new("RGB", (width, bar_height), (255, 255, 255))
+    font = ImageFont.load_default(size=max(8, bar_height // 2))
+    ImageDraw.Draw(bar).text((width // 20, bar_height // 4), "ME ON A MONDAY", (0, 0, 0), font)
+    parts = [np.asarray(bar), pixels]
+    return np.concatenate(parts if top else parts[::-1], axis=0)
