@@ -28,7 +28,7 @@ from mediaguard.media.source import peek, read_source
 from mediaguard.media.types import Frame, MediaFacts, MediaKind
 from mediaguard.policy.engine import category_scores, decide
 from mediaguard.policy.model import Policy
-from mediaguard.signals import hashes, variants
+from mediaguard.signals import hashes
 from mediaguard.signals.base import Detection, Detector, ModelInfo
 from mediaguard.signals.detectors import registry
 from mediaguard.signals.variants import Level
@@ -172,8 +172,8 @@ class Scanner:
                 EditHash(frame.index, region.name, region.level, h.hex)
                 for frame, p in zip(frames, pdqs, strict=True)
                 if p.usable
-                for region in variants.regions(frame.pixels, level)
-                if (h := hashes.pdq_region(frame, region)).usable
+                for region, h in hashes.pdq_regions(frame, level)
+                if h.usable
             )
         work.add("hash_ms", mark)
         mark = time.perf_counter()

@@ -20,7 +20,7 @@ import numpy.typing as npt
 import pdqhash
 
 from mediaguard.media.types import Frame
-from mediaguard.signals.variants import Region
+from mediaguard.signals.variants import Level, Region, reduced, regions
 
 # PDQ's authors advise against matching hashes of quality below 50: such images are too
 # flat (blank, near-uniform) for the hash to mean anything.
@@ -92,11 +92,19 @@ def pdq(frame: Frame) -> PDQHash:
     return PDQHash(frame.index, bits_to_hex(bits), int(quality), frame.time)
 
 
-def pdq_region(frame: Frame, region: Region) -> PDQHash:
-    """PDQ hash of one rectangle of a frame (an edited-copy variant), with its quality."""
-    crop = frame.pixels[region.top : region.bottom, region.left : region.right]
-    bits, quality = pdqhash.compute(np.ascontiguousarray(crop))
-    return PDQHash(frame.index, bits_to_hex(bits), int(quality), frame.time)
+def pdq_regions(frame: Frame, level: Level) -> list[tuple[Region, PDQHash]]:
+    """PDQ hashes of a frame's edited-copy regions (see :mod:`mediaguard.signals.variants`).
+
+    Regions are found and hashed on one reduced copy of the frame, which keeps the extra
+    hashes to a few milliseconds a frame.
+    """
+    small = reduced(frame.pixels)
+    out = []
+    for region in regions(small, level):
+        crop = small[region.top : region.bottom, region.left : region.right]
+        bits, quality = pdqhash.compute(np.ascontiguousarray(crop))
+        out.append((region, PDQHash(frame.index, bits_to_hex(bits), int(quality), frame.time)))
+    return out
 
 
 def pdq_dihedral(frame: Frame) -> dict[str | None, str]:

@@ -30,6 +30,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+from PIL import Image
 
 #: Largest colour difference (per channel, 0-255) a pixel of a plain line may have from
 #: the band's colour: JPEG noise and ringing next to text stay within it.
@@ -49,6 +50,8 @@ _CENTRE: Final = 0.7
 _SEAM_STRENGTH: Final = 4.0
 #: Frames smaller than this on a side are not split: their PDQ is already coarse.
 _MIN_SIDE: Final = 32
+#: Long side, in pixels, at which regions are found and hashed.
+WORKING_SIDE: Final = 256
 #: At most this many variants per frame, whatever the input.
 MAX_VARIANTS: Final = 12
 
@@ -140,6 +143,20 @@ def _seam(lines: npt.NDArray[np.uint8]) -> int:
     best = int(np.argmax(window))
     typical = float(np.median(steps)) + 1.0
     return low + best + 1 if float(window[best]) > _SEAM_STRENGTH * typical else n // 2
+
+
+def reduced(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """The frame at most ``WORKING_SIDE`` pixels on its long side, for finding and hashing
+    regions: PDQ keeps only a 64 x 64 reduction, so a larger input buys nothing but time."""
+    height, width = pixels.shape[:2]
+    long_side = max(height, width)
+    if long_side <= WORKING_SIDE:
+        return pixels
+    size = (
+        max(1, round(width * WORKING_SIDE / long_side)),
+        max(1, round(height * WORKING_SIDE / long_side)),
+    )
+    return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BOX))
 
 
 def regions(pixels: npt.NDArray[np.uint8], level: Level) -> list[Region]:
