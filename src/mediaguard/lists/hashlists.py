@@ -291,8 +291,9 @@ class ListMatcher:
         """Add the entries that only an edited-copy region matched.
 
         An entry the whole frame already matched keeps that hit: the plainer explanation
-        wins, and a list that allows no variants still sees it. A region's hit is kept
-        only if no other region matched the same entry closer.
+        wins, and a list that allows no variants still sees it. Regions come simplest
+        edit first (border, then caption bars, then sub-regions), and an entry keeps the
+        first that matched, so the verdict names the least edit that explains the copy.
         """
         if not edits:
             return
@@ -300,9 +301,7 @@ class ListMatcher:
         best: dict[int, _Hit] = {}
         for edit, per_hash in zip(edits, found, strict=True):
             for entry_id, distance in per_hash:
-                if entry_id in hits:
-                    continue
-                if entry_id not in best or distance < best[entry_id][0]:
+                if entry_id not in hits and entry_id not in best:
                     best[entry_id] = (distance, None, edit.frame if multi else None, edit)
         hits.update(best)
 
