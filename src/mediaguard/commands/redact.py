@@ -10,8 +10,8 @@ Exit codes:
     0  the output was written and, with ``--verify``, no face was found in it any more.
     1  ``--verify`` still found faces in the output (the output is kept; inspect it).
     2  usage or configuration error: a bad option, an output name that does not fit the
-       format, the output is the input, or the face model is not installed
-       (``pip install 'mediaguard[faces]'``). Nothing was written.
+       format, the output is the input, or the shipped face model is missing or fails
+       its checksum (reinstall mediaguard). Nothing was written.
     4  redaction failed: the input is unreadable, unsupported, too large or damaged, or
        encoding or writing failed. No output file is left behind.
 """
