@@ -230,7 +230,7 @@ def scan(
             metavar="ADDRESS",
             help="Scan on Ray: 'local' starts a cluster on this machine for the scan; "
             "'auto', HOST:PORT or ray://HOST:10001 joins one, whose nodes must see the same "
-            "paths (or add --send-bytes). Needs: pip install 'mediaguard[ray]'.",
+            "paths (or add --send-bytes). Needs: pip install 'mediaguard\\[ray]'.",
         ),
     ] = None,
     ordered: Annotated[
@@ -248,10 +248,13 @@ def scan(
         ),
     ] = False,
 ) -> None:
-    """Scan images for sexual content, custom categories and hash-list matches.
+    """Scan images and videos for sexual content, custom categories and hash-list matches.
 
-    Exit codes: 0 nothing at or above --fail-on; 1 something flagged; 2 usage or config
-    error; 3 some inputs unreadable (listed; all others were still scanned).
+    Exit codes:
+    0  nothing at or above --fail-on
+    1  something flagged at or above --fail-on (wins over 3)
+    2  usage or configuration error; nothing was scanned
+    3  some inputs unreadable (listed; all others were still scanned)
     """
     scanner = _load(
         config,

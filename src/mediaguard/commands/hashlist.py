@@ -199,7 +199,13 @@ def import_command(
     ] = True,
     database: DatabaseOption = None,
 ) -> None:
-    """Import hashes into a list, streaming; report bad lines and retroactive matches."""
+    """Import hashes into a list, streaming; report bad lines and retroactive matches.
+
+    Exit codes:
+    0  every line was imported
+    2  usage or configuration error (unreadable file, missing list, bad --type)
+    3  some lines were rejected (each is listed; the rest were imported)
+    """
     if signal is not None:
         parse_signal_type(signal)
     try:

@@ -136,7 +136,7 @@ def redact_command(
         typer.Option(
             "--regions",
             help="Also hide sexual and suggestive regions found by the region detector "
-            "(needs the opt-in AGPL extra: pip install 'mediaguard[nudenet]').",
+            "(needs the opt-in AGPL extra: pip install 'mediaguard\\[nudenet]').",
         ),
     ] = False,
     keep_metadata: Annotated[
@@ -164,8 +164,11 @@ def redact_command(
     re-encoded); faces are tracked across frames so a face missed on a frame or two is
     still hidden. Metadata is stripped unless --keep-metadata.
 
-    Exit codes: 0 written; 1 --verify still found faces (output kept); 2 usage or
-    configuration error (nothing written); 4 redaction failed (no output left behind).
+    Exit codes:
+    0  written (with --verify: no face found in the output)
+    1  --verify still found faces (the output is kept)
+    2  usage or configuration error; nothing written
+    4  redaction failed; no output left behind
     """
     progress = _progress()
     task = progress.add_task("redact", total=None)
