@@ -41,6 +41,7 @@ from rich.table import Table
 from mediaguard.commands import hashlist
 from mediaguard.commands import review as review_commands
 from mediaguard.commands import service as service_commands
+from mediaguard.commands.init import init_command
 from mediaguard.commands.redact import redact_command
 from mediaguard.config import ScanConfig
 from mediaguard.engines.local import default_workers, iter_files, scan_paths
@@ -77,6 +78,7 @@ app = typer.Typer(
 )
 app.add_typer(hashlist.app, name="hashlist")
 app.command("redact")(redact_command)
+app.command("init")(init_command)
 app.command("serve")(service_commands.serve)
 app.command("worker")(service_commands.worker)
 app.add_typer(service_commands.keys_app, name="keys")
@@ -375,13 +377,25 @@ def schema() -> None:
 
 @app.command()
 def samples(
-    target: Annotated[Path, typer.Argument(help="Folder to write the sample photos into.")],
+    target: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Folder to write the photos into (default: samples/ in the data directory)."
+        ),
+    ] = None,
 ) -> None:
-    """Write real sample photos shipped by scikit-image and matplotlib into a folder."""
+    """Write real sample photos shipped by scikit-image and matplotlib; print the folder.
+
+    The default folder is in the data directory, not the working directory, so that a
+    first try leaves nothing behind in a clone.
+    """
+    from mediaguard.paths import data_dir
     from mediaguard.samples import build
 
-    written = build(target)
-    _err.print(f"wrote {len(written)} sample files to {target}")
+    folder = target if target is not None else data_dir() / "samples"
+    written = build(folder)
+    _err.print(f"wrote {len(written)} sample files to {folder}")
+    typer.echo(str(folder))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
