@@ -41,6 +41,7 @@ from rich.table import Table
 from mediaguard.commands import hashlist
 from mediaguard.commands import review as review_commands
 from mediaguard.commands import service as service_commands
+from mediaguard.commands.init import init_command
 from mediaguard.commands.redact import redact_command
 from mediaguard.config import ScanConfig
 from mediaguard.engines.local import default_workers, iter_files, scan_paths
@@ -77,6 +78,7 @@ app = typer.Typer(
 )
 app.add_typer(hashlist.app, name="hashlist")
 app.command("redact")(redact_command)
+app.command("init")(init_command)
 app.command("serve")(service_commands.serve)
 app.command("worker")(service_commands.worker)
 app.add_typer(service_commands.keys_app, name="keys")
@@ -230,7 +232,7 @@ def scan(
             metavar="ADDRESS",
             help="Scan on Ray: 'local' starts a cluster on this machine for the scan; "
             "'auto', HOST:PORT or ray://HOST:10001 joins one, whose nodes must see the same "
-            "paths (or add --send-bytes). Needs: pip install 'mediaguard[ray]'.",
+            "paths (or add --send-bytes). Needs: pip install 'mediaguard\\[ray]'.",
         ),
     ] = None,
     ordered: Annotated[
@@ -248,10 +250,13 @@ def scan(
         ),
     ] = False,
 ) -> None:
-    """Scan images for sexual content, custom categories and hash-list matches.
+    """Scan images and videos for sexual content, custom categories and hash-list matches.
 
-    Exit codes: 0 nothing at or above --fail-on; 1 something flagged; 2 usage or config
-    error; 3 some inputs unreadable (listed; all others were still scanned).
+    Exit codes:
+    0  nothing at or above --fail-on
+    1  something flagged at or above --fail-on (wins over 3)
+    2  usage or configuration error; nothing was scanned
+    3  some inputs unreadable (listed; all others were still scanned)
     """
     scanner = _load(
         config,
@@ -341,8 +346,10 @@ def models(
     """List the models in use: name, version, licence, source package, weights SHA-256."""
     scanner = _load(config, None, detectors)
     table = Table(title="models")
-    for column in ("name", "version", "licence", "package", "opt-in", "sha256"):
-        table.add_column(column, overflow="fold")
+    # Words such as "BSD-2-Clause" stay whole in a narrow terminal; the SHA-256 folds.
+    widths = {"name": 8, "version": 6, "licence": 12, "package": 8, "opt-in": 6, "sha256": 8}
+    for column, width in widths.items():
+        table.add_column(column, overflow="fold", min_width=width)
     for info in [*scanner.models, *_redaction_models()]:
         table.add_row(
             info.name,
@@ -356,13 +363,10 @@ def models(
 
 
 def _redaction_models() -> list[ModelInfo]:
-    """The face model ``mediaguard redact`` uses, when it is installed."""
+    """The face model ``mediaguard redact`` uses; it ships inside mediaguard."""
     from mediaguard.redaction import model_info
 
-    try:
-        return [model_info()]
-    except ConfigError:
-        return []
+    return [model_info()]
 
 
 @app.command()
@@ -373,13 +377,25 @@ def schema() -> None:
 
 @app.command()
 def samples(
-    target: Annotated[Path, typer.Argument(help="Folder to write the sample photos into.")],
+    target: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Folder to write the photos into (default: samples/ in the data directory)."
+        ),
+    ] = None,
 ) -> None:
-    """Write real sample photos shipped by scikit-image and matplotlib into a folder."""
+    """Write real sample photos shipped by scikit-image and matplotlib; print the folder.
+
+    The default folder is in the data directory, not the working directory, so that a
+    first try leaves nothing behind in a clone.
+    """
+    from mediaguard.paths import data_dir
     from mediaguard.samples import build
 
-    written = build(target)
-    _err.print(f"wrote {len(written)} sample files to {target}")
+    folder = target if target is not None else data_dir() / "samples"
+    written = build(folder)
+    _err.print(f"wrote {len(written)} sample files to {folder}")
+    typer.echo(str(folder))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,7 +48,7 @@ def test_list_lifecycle_and_scan_matches(
     assert "tvec" in capsys.readouterr().out
     assert main(["hashlist", "show", "tvec"]) == EXIT_OK
     assert "pdq entries" in capsys.readouterr().out
-    assert main(["hashlist", "lookup", hashes["pdq"]]) == EXIT_OK
+    assert main(["hashlist", "lookup", hashes["pdq"], "--type", "pdq"]) == EXIT_OK
     assert "1 match(es)" in capsys.readouterr().out
 
     out = tmp_path / "v.jsonl"
@@ -81,6 +81,28 @@ def test_list_lifecycle_and_scan_matches(
 def test_errors_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(args) == EXIT_USAGE
     assert "error" in capsys.readouterr().err.lower()
+
+
+def test_lookup_infers_md5_from_32_hex_digits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    md5 = "0123456789abcdef" * 2
+    lines = tmp_path / "l.txt"
+    lines.write_text(f"md5 {md5}\n")
+    assert main(["hashlist", "create", "known", "--category", "spam", "--action", "block"]) == 0
+    assert main(["hashlist", "import", "known", str(lines)]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["hashlist", "lookup", md5.upper()]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "1 match(es)" in out
+    assert "md5" in out
+
+
+def test_lookup_of_64_hex_digits_asks_for_the_type(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["hashlist", "lookup", "ab" * 32]) == EXIT_USAGE
+    err = " ".join(capsys.readouterr().err.split())
+    assert "SHA-256 or a PDQ hash" in err
+    assert "--type sha256 or --type pdq" in err
 
 
 def test_import_into_missing_list_exits_2(tmp_path: Path) -> None:

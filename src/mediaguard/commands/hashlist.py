@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mediaguard.errors import ConfigError
 from mediaguard.lists.hashlists import ImportReport, ListMatcher, export_file, import_file
 from mediaguard.match.formats import ListFormat
 from mediaguard.match.types import SignalType, parse_signal_type, parse_value
@@ -199,7 +200,13 @@ def import_command(
     ] = True,
     database: DatabaseOption = None,
 ) -> None:
-    """Import hashes into a list, streaming; report bad lines and retroactive matches."""
+    """Import hashes into a list, streaming; report bad lines and retroactive matches.
+
+    Exit codes:
+    0  every line was imported
+    2  usage or configuration error (unreadable file, missing list, bad --type)
+    3  some lines were rejected (each is listed; the rest were imported)
+    """
     if signal is not None:
         parse_signal_type(signal)
     try:
@@ -244,14 +251,45 @@ def export_command(
     _err.print(f"exported {count} entries of {name!r}")
 
 
+def lookup_type(value: str) -> str:
+    """The hash type a bare hex value must be, or a usage error when its length is ambiguous.
+
+    Only MD5 has 32 hex digits. SHA-256 and PDQ both have 64, and guessing would silently
+    search the wrong lists (an exact SHA-256 miss, or a PDQ near-match that was never
+    meant), so the user is asked to say which.
+
+    Raises:
+        ConfigError: for 64 hex digits (SHA-256 or PDQ) or any other length.
+    """
+    digits = value.strip().lower()
+    if len(digits) == 32:
+        return "md5"
+    if len(digits) == 64:
+        raise ConfigError(
+            f"{value!r} has 64 hex digits: it may be a SHA-256 or a PDQ hash; "
+            "say which with --type sha256 or --type pdq"
+        )
+    raise ConfigError(
+        f"{value!r} has {len(digits)} characters; an MD5 has 32 hex digits, a SHA-256 or a "
+        "PDQ hash 64 (give --type for those)"
+    )
+
+
 @app.command("lookup")
 def lookup(
     value: Annotated[str, typer.Argument(help="The hash, as hex.")],
-    signal: Annotated[str, typer.Option("--type", help="pdq, md5 or sha256.")] = "pdq",
+    signal: Annotated[
+        str | None,
+        typer.Option(
+            "--type",
+            help="pdq, md5 or sha256. Default: md5 for 32 hex digits; 64 hex digits are "
+            "either SHA-256 or PDQ, so they need --type.",
+        ),
+    ] = None,
     database: DatabaseOption = None,
 ) -> None:
     """Which list entries a hash matches (PDQ within each list's distance)."""
-    kind = parse_signal_type(signal)
+    kind = parse_signal_type(signal if signal is not None else lookup_type(value))
     normalised = parse_value(kind, value)
     with open_store(database) as store:
         matches = ListMatcher(store, record=False).lookup(kind, normalised)

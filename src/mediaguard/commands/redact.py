@@ -10,8 +10,8 @@ Exit codes:
     0  the output was written and, with ``--verify``, no face was found in it any more.
     1  ``--verify`` still found faces in the output (the output is kept; inspect it).
     2  usage or configuration error: a bad option, an output name that does not fit the
-       format, the output is the input, or the face model is not installed
-       (``pip install 'mediaguard[faces]'``). Nothing was written.
+       format, the output is the input, or the shipped face model is missing or fails
+       its checksum (reinstall mediaguard). Nothing was written.
     4  redaction failed: the input is unreadable, unsupported, too large or damaged, or
        encoding or writing failed. No output file is left behind.
 """
@@ -136,7 +136,7 @@ def redact_command(
         typer.Option(
             "--regions",
             help="Also hide sexual and suggestive regions found by the region detector "
-            "(needs the opt-in AGPL extra: pip install 'mediaguard[nudenet]').",
+            "(needs the opt-in AGPL extra: pip install 'mediaguard\\[nudenet]').",
         ),
     ] = False,
     keep_metadata: Annotated[
@@ -164,8 +164,11 @@ def redact_command(
     re-encoded); faces are tracked across frames so a face missed on a frame or two is
     still hidden. Metadata is stripped unless --keep-metadata.
 
-    Exit codes: 0 written; 1 --verify still found faces (output kept); 2 usage or
-    configuration error (nothing written); 4 redaction failed (no output left behind).
+    Exit codes:
+    0  written (with --verify: no face found in the output)
+    1  --verify still found faces (the output is kept)
+    2  usage or configuration error; nothing written
+    4  redaction failed; no output left behind
     """
     progress = _progress()
     task = progress.add_task("redact", total=None)

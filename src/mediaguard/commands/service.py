@@ -48,7 +48,10 @@ keys_app = typer.Typer(
     help="Manage API keys: create (the key is printed once), revoke, list.",
     no_args_is_help=True,
 )
-db_app = typer.Typer(help="Database schema: upgrade it, or show where it is.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Database schema: `db upgrade` migrates it, `db current` shows its revision.",
+    no_args_is_help=True,
+)
 
 
 def _configure_logging(level: str) -> None:
@@ -124,7 +127,7 @@ def worker(
             metavar="ADDRESS",
             help="Run the workers as Ray actors: 'local' starts a cluster on this machine; "
             "'auto', HOST:PORT or ray://HOST:10001 joins one, whose nodes must share the "
-            "database and the data directory. Needs: pip install 'mediaguard[ray]'.",
+            "database and the data directory. Needs: pip install 'mediaguard\\[ray]'.",
         ),
     ] = None,
     ray_workers: Annotated[

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,6 +51,32 @@ def category_scores(detections: Sequence[Detection]) -> dict[str, float]:
     return scores
 
 
+#: How a category is named in a reason. A reason states a measurement, a model's score
+#: against the policy's threshold, never a verdict: the model's own label (open_nsfw's
+#: "explicit") reads as a finding about the media, when it is only the name of the output
+#: that scored, so it is left out.
+_CATEGORY_NAMES: Final = {"sexual": "sexual-content", "suggestive": "suggestive-content"}
+
+
+def _places(threshold: float) -> int:
+    """Decimal places that show ``threshold`` exactly (2 to 4), used for the score too.
+
+    Both numbers share the precision, so a score at or above its threshold is never shown
+    below it by rounding.
+    """
+    for places in (2, 3):
+        if round(threshold, places) == threshold:
+            return places
+    return 4
+
+
+def score_message(category: str, score: float, decision: str, threshold: float) -> str:
+    """A category reason's text, e.g. ``sexual-content score 0.54 (review threshold 0.40)``."""
+    name = _CATEGORY_NAMES.get(category, category)
+    places = _places(threshold)
+    return f"{name} score {score:.{places}f} ({decision} threshold {threshold:.{places}f})"
+
+
 def _category_reasons(policy: Policy, detections: Sequence[Detection]) -> list[Reason]:
     best: dict[str, Detection] = {}
     for det in detections:
@@ -69,11 +96,8 @@ def _category_reasons(policy: Policy, detections: Sequence[Detection]) -> list[R
                     Reason(
                         code=f"category_{decision.value}",
                         decision=decision,
-                        message=(
-                            f"{category} score {det.score:.3f} is at or above the "
-                            f"{decision.value} threshold {threshold} ({det.detector}: "
-                            f"{det.label}{where})"
-                        ),
+                        message=score_message(category, det.score, decision.value, threshold)
+                        + where,
                         category=category,
                         score=det.score,
                     )

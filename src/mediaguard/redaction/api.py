@@ -77,8 +77,8 @@ def redact(
 
     Raises:
         ConfigError: an option is invalid, the output name does not fit the format, the
-            output is the source, or the face model (``mediaguard[faces]``) or a region
-            detector is not installed.
+            output is the source, the shipped face model is missing or fails its
+            checksum, or a region detector is not installed.
         UnsupportedMedia, CorruptMedia, MediaTooLarge, UnreadableSource: the input.
         RedactionError: decoding part-way, encoding or writing failed. No output file is
             left behind in any failure.

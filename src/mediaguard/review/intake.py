@@ -19,6 +19,7 @@ hands it each verdict, and a worker or a test can do the same without a web stac
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -48,6 +49,26 @@ _LIST_BOOST: Final = 50
 def preview_path(data_dir: Path, item_id: str, kind: PreviewKind) -> Path:
     """Where an item's preview of ``kind`` is stored."""
     return data_dir / "previews" / item_id / f"{kind}.jpg"
+
+
+def preview_time_path(data_dir: Path, item_id: str) -> Path:
+    """Where the time of a video preview's frame is kept, next to the previews.
+
+    The frame is chosen when the preview is rendered (the first decodable frame at or
+    after the top segment's start), so only the renderer knows its exact time; a reviewer
+    needs it to find the moment in the video.
+    """
+    return preview_path(data_dir, item_id, "clear").with_name("frame.json")
+
+
+def preview_time(data_dir: Path, item_id: str) -> float | None:
+    """The time, in seconds, of the frame a video item's preview shows; None if unknown."""
+    try:
+        value = json.loads(preview_time_path(data_dir, item_id).read_text(encoding="utf-8"))
+        seconds = value["at_seconds"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return float(seconds) if isinstance(seconds, int | float) else None
 
 
 def priority(verdict: Verdict) -> int:
@@ -98,8 +119,11 @@ def _write_previews(
     kinds: list[tuple[PreviewKind, bytes]] = [("shielded", previews.shielded)]
     if clear:
         kinds.append(("clear", previews.clear))
-    for kind, data in kinds:
-        target = preview_path(data_dir, item_id, kind)
+    files = [(preview_path(data_dir, item_id, kind), data) for kind, data in kinds]
+    if previews.at_seconds is not None:
+        frame = json.dumps({"at_seconds": previews.at_seconds}).encode()
+        files.append((preview_time_path(data_dir, item_id), frame))
+    for target, data in files:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out:
             out.write(data)

@@ -22,7 +22,8 @@ from fastapi import Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from mediaguard.dsa import Action
-from mediaguard.review.intake import PreviewKind, has_clear_preview, preview_path
+from mediaguard.review.intake import PreviewKind, has_clear_preview, preview_path, preview_time
+from mediaguard.review.preview import moment
 from mediaguard.service import hashlists
 from mediaguard.service.deps import RuntimeDep
 from mediaguard.service.routers.review_ui.pages import Halt, error_page, is_htmx, page, ui_router
@@ -33,6 +34,7 @@ from mediaguard.service.routers.review_ui.sessions import (
     base_context,
 )
 from mediaguard.service.runtime import ServiceRuntime
+from mediaguard.signals.base import Detection
 from mediaguard.signals.hashes import MIN_PDQ_QUALITY
 from mediaguard.store import audit
 from mediaguard.store.repo import InvalidInputError, NotFoundError
@@ -41,6 +43,7 @@ from mediaguard.store.review_repo import (
     WAITING,
     AppealInfo,
     ConflictError,
+    DecisionInfo,
     PermissionDenied,
     ReviewItemInfo,
 )
@@ -58,8 +61,32 @@ ACCESS_KEYS: Final[Mapping[str, str]] = {
     "d": "submit the decision",
 }
 _ACTION_KEYS: Final = {"approve": "a", "remove": "r", "restrict": "s", "escalate": "e"}
+#: Detections scoring below this are folded away on the item page: a video yields one
+#: detection per sampled frame, and hundreds of rows of 0.001 would bury the few that
+#: made the item need a person. They stay one click away, never dropped.
+FAINT_SCORE: Final = 0.05
 
 router = ui_router()
+
+
+def recorded_decision(
+    runtime: ServiceRuntime, reviewing: Reviewing, decision_id: str
+) -> tuple[DecisionInfo, str] | None:
+    """The decision the reviewer just recorded and its item's source, to confirm it.
+
+    Only the reviewer's own decision is confirmed: the id comes from the URL, and a
+    confirmation must not become a way to read other reviewers' decisions.
+    """
+    if not decision_id:
+        return None
+    try:
+        decision = runtime.review.get_decision(decision_id)
+        source = runtime.review.get_item(decision.item_id).source
+    except NotFoundError:
+        return None
+    if decision.reviewer != reviewing.session.reviewer.username:
+        return None
+    return decision, source
 
 
 # ------------------------------------------------------------------------ queue
@@ -84,6 +111,7 @@ def queue(
     reviewing: Reviewer,
     category: str = "",
     list_name: Annotated[str, Query(alias="list")] = "",
+    recorded: str = "",
 ) -> Response:
     """The waiting items; an htmx request (a filter changed) gets only the table."""
     reviewer = reviewing.session.reviewer
@@ -99,6 +127,7 @@ def queue(
         "lists": lists,
         "category": category,
         "list_name": list_name,
+        "recorded": recorded_decision(runtime, reviewing, recorded),
     }
     name = "review/_queue_table.html" if is_htmx(request) else "review/queue.html"
     return page(request, name, context)
@@ -125,6 +154,39 @@ def _hash_choices(verdict: Verdict) -> list[tuple[str, str]]:
     return choices
 
 
+def split_detections(verdict: Verdict) -> tuple[list[Detection], list[Detection]]:
+    """The detections worth a row, and the faint ones (below :data:`FAINT_SCORE`)."""
+    shown = [d for d in verdict.detections if d.score >= FAINT_SCORE]
+    faint = [d for d in verdict.detections if d.score < FAINT_SCORE]
+    return shown, faint
+
+
+def preview_caption(runtime: ServiceRuntime, item: ReviewItemInfo, verdict: Verdict) -> str:
+    """Which frame a video item's preview shows and why; empty for an image.
+
+    The exact time is the one the preview was rendered at; an item queued before that
+    was recorded says the time the frame was chosen for instead.
+    """
+    if item.media_kind != "video" or not item.has_preview:
+        return ""
+    why = "the first frame (no stretch of the video reached a threshold)"
+    if verdict.timeline:
+        # The same choice as the preview's renderer: highest peak, earliest on a tie.
+        best = min(verdict.timeline, key=lambda s: (-s.peak_score, s.start_s))
+        peak = f"{best.category}, peak {best.peak_score:.2f}"
+        why = f"the start of its highest-scoring stretch ({peak})"
+    seconds = preview_time(runtime.data_dir, item.id)
+    if seconds is None:
+        return f"The preview is the first frame at or after {float(moment(verdict)):.2f} s: {why}."
+    scanned = [
+        p.frame
+        for p in verdict.hashes.pdq
+        if p.time_s is not None and abs(p.time_s - seconds) < 1e-3
+    ]
+    frame = f" (scanned frame {scanned[0]})" if scanned else ""
+    return f"The preview is the frame at {seconds:.2f} s{frame}: {why}."
+
+
 @dataclass
 class ItemForm:
     """What the reviewer entered, kept when a submission is refused."""
@@ -146,8 +208,10 @@ def _item_page(
     *,
     clear: bool = False,
     status_code: int = 200,
+    recorded: str = "",
 ) -> HTMLResponse:
     verdict = Verdict.model_validate_json(item.verdict_json)
+    shown, faint = split_detections(verdict)
     decisions = runtime.review.decisions_for(item.id)
     appeals: list[AppealInfo] = [
         appeal
@@ -163,6 +227,11 @@ def _item_page(
         "waiting": item.state in WAITING,
         "clear": clear,
         "revealable": has_clear_preview(runtime.data_dir, item.id),
+        "preview_caption": preview_caption(runtime, item, verdict),
+        "detections": shown,
+        "faint_detections": faint,
+        "faint_score": FAINT_SCORE,
+        "recorded": recorded_decision(runtime, reviewing, recorded),
         "decisions": decisions,
         "appeals": appeals,
         "actions": [(action, _ACTION_KEYS[action]) for action in DECISION_ACTIONS],
@@ -177,12 +246,20 @@ def _item_page(
 
 @router.get("/review/items/{item_id}")
 def item_page(
-    request: Request, runtime: RuntimeDep, reviewing: Reviewer, item_id: str, show: str = ""
+    request: Request,
+    runtime: RuntimeDep,
+    reviewing: Reviewer,
+    item_id: str,
+    show: str = "",
+    recorded: str = "",
 ) -> Response:
-    """An item; its clear preview only after a reveal (``?show=clear``, the no-script path)."""
+    """An item; its clear preview only after a reveal (``?show=clear``, the no-script path).
+
+    ``?recorded=DECISION_ID`` confirms the decision just recorded on the previous item.
+    """
     item = _item_or_halt(request, runtime, item_id)
     clear = show == "clear" and runtime.review.has_revealed(item.id, reviewing.session.reviewer)
-    return _item_page(request, runtime, reviewing, item, ItemForm(), clear=clear)
+    return _item_page(request, runtime, reviewing, item, ItemForm(), clear=clear, recorded=recorded)
 
 
 @router.post("/review/items/{item_id}/reveal")
@@ -241,13 +318,14 @@ def decide(
     form = ItemForm(action=action, reason_code=reason_code, note=note)
     reasons = runtime.reasons
     status = 422
+    decision: DecisionInfo | None = None
     if action not in DECISION_ACTIONS:
         form.error = "Choose an action."
     elif reason_code not in {r.code for r in reasons.for_action(cast(Action, action))}:
         form.error = f"Choose a reason code that applies to {action}."
     else:
         try:
-            runtime.review.decide(
+            decision = runtime.review.decide(
                 item.id, reviewer, action=action, reason_code=reason_code, note=note
             )
         except ConflictError as err:
@@ -256,13 +334,13 @@ def decide(
             form.error, status = f"Not recorded: {err}.", 403
         except InvalidInputError as err:
             form.error = f"Not recorded: {err}."
-    if form.error is not None:
+    if form.error is not None or decision is None:
         item = runtime.review.get_item(item.id)
         return _item_page(request, runtime, reviewing, item, form, status_code=status)
     # An escalated item stays waiting (higher up), so "next" must skip it.
     following = [i for i in runtime.review.queue(reviewer.id, limit=2) if i.id != item.id]
     target = f"/review/items/{following[0].id}" if following else "/review"
-    return RedirectResponse(target, status_code=303)
+    return RedirectResponse(f"{target}?recorded={decision.id}", status_code=303)
 
 
 @router.post("/review/items/{item_id}/list")
