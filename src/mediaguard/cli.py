@@ -343,7 +343,9 @@ def models(
     table = Table(title="models")
     for column in ("name", "version", "licence", "package", "opt-in", "sha256"):
         table.add_column(column, overflow="fold")
-    for info in [*scanner.models, *_redaction_models()]:
+    listed = [*scanner.models, *_redaction_models()]
+    listed += [m for m in _text_models() if m.name not in {x.name for x in listed}]
+    for info in listed:
         table.add_row(
             info.name,
             info.version,
@@ -361,6 +363,16 @@ def _redaction_models() -> list[ModelInfo]:
 
     try:
         return [model_info()]
+    except ConfigError:
+        return []
+
+
+def _text_models() -> list[ModelInfo]:
+    """The OCR models ``[text] enabled = true`` runs, when the text extra is installed."""
+    from mediaguard.signals.text import model_infos
+
+    try:
+        return model_infos()
     except ConfigError:
         return []
 
