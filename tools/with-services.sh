@@ -6,7 +6,8 @@
 # - PostgreSQL for the storage tests: installed from Debian's packages when missing and
 #   started when down (.ci/postgres.sh), unless MEDIAGUARD_TEST_POSTGRES_URL already
 #   names a server. A server this script started is stopped again when the command ends.
-# - Debian's Chromium for the review UI's browser tests, installed when missing.
+# - Debian's Chromium for the review UI's browser tests, and the DejaVu and Liberation
+#   fonts the text tests render, installed when missing.
 # - MEDIAGUARD_REQUIRE_SERVICES and MEDIAGUARD_REQUIRE_BROWSER are set, so a test whose
 #   service is still missing fails instead of skipping: the run covers everything.
 # Installing needs root or sudo. Packages it installed stay installed.
@@ -23,6 +24,15 @@ if ! command -v chromium >/dev/null; then
     log "installing Debian's chromium for the browser tests"
     as_root apt-get update -qq
     as_root apt-get install -y -qq --no-install-recommends chromium
+fi
+
+# Debian's DejaVu and Liberation fonts: the text (OCR) tests render real fonts onto real
+# photos.
+if [[ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
+    || ! -f /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf ]]; then
+    log "installing Debian's DejaVu and Liberation fonts for the text tests"
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq --no-install-recommends fonts-dejavu-core fonts-liberation
 fi
 
 # The cluster's state before this run ("online" or not), so only what was started here

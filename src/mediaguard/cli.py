@@ -350,7 +350,9 @@ def models(
     widths = {"name": 8, "version": 6, "licence": 12, "package": 8, "opt-in": 6, "sha256": 8}
     for column, width in widths.items():
         table.add_column(column, overflow="fold", min_width=width)
-    for info in [*scanner.models, *_redaction_models()]:
+    listed = [*scanner.models, *_redaction_models()]
+    listed += [m for m in _text_models() if m.name not in {x.name for x in listed}]
+    for info in listed:
         table.add_row(
             info.name,
             info.version,
@@ -367,6 +369,16 @@ def _redaction_models() -> list[ModelInfo]:
     from mediaguard.redaction import model_info
 
     return [model_info()]
+
+
+def _text_models() -> list[ModelInfo]:
+    """The OCR models ``[text] enabled = true`` runs, when the text extra is installed."""
+    from mediaguard.signals.text import model_infos
+
+    try:
+        return model_infos()
+    except ConfigError:
+        return []
 
 
 @app.command()

@@ -18,6 +18,65 @@ from typing import Any
 from mediaguard.errors import ConfigError
 from mediaguard.media.limits import Limits, VideoLimits
 from mediaguard.media.sampling import Sampling
+from mediaguard.signals import text
+
+
+@dataclass(frozen=True, slots=True)
+class TextOptions:
+    """The ``[text]`` table: reading text in images (OCR), opt-in because of its cost.
+
+    Attributes:
+        enabled: read text (needs ``pip install 'mediaguard[text]'``).
+        min_confidence: lines recognised with a lower confidence are not reported.
+        upright: also turn upside-down lines (one more model, a little slower).
+        input_size: long side, pixels, of the frames text is read on; frames are
+            decoded at least this large when text is on.
+        detect_size: long side, pixels, of the copy lines are found on.
+    """
+
+    enabled: bool = False
+    min_confidence: float = text.DEFAULT_MIN_CONFIDENCE
+    upright: bool = False
+    input_size: int = text.DEFAULT_INPUT_SIZE
+    detect_size: int = text.DEFAULT_DETECT_SIZE
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> TextOptions:
+        """Raises: ConfigError naming the invalid field."""
+        values = dict(data)
+        enabled = _flag(values, "text", "enabled", default=False)
+        upright = _flag(values, "text", "upright", default=False)
+        confidence = values.pop("min_confidence", text.DEFAULT_MIN_CONFIDENCE)
+        if isinstance(confidence, bool) or not isinstance(confidence, int | float):
+            raise ConfigError(f"text.min_confidence: expected a number, got {confidence!r}")
+        if not 0.0 <= confidence <= 1.0:
+            raise ConfigError(f"text.min_confidence: expected 0 to 1, got {confidence!r}")
+        sizes = {}
+        for key, default in (
+            ("input_size", text.DEFAULT_INPUT_SIZE),
+            ("detect_size", text.DEFAULT_DETECT_SIZE),
+        ):
+            size = values.pop(key, default)
+            if isinstance(size, bool) or not isinstance(size, int) or not 32 <= size <= 8192:
+                raise ConfigError(f"text.{key}: expected pixels from 32 to 8192, got {size!r}")
+            sizes[key] = size
+        _no_more(values, "text", ("enabled", "min_confidence", "upright", *sizes))
+        return cls(enabled, float(confidence), upright, **sizes)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeOptions:
+    """The ``[codes]`` table: reading QR codes and barcodes, on by default (it is cheap)."""
+
+    enabled: bool = True
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> CodeOptions:
+        """Raises: ConfigError naming the invalid field."""
+        values = dict(data)
+        enabled = _flag(values, "codes", "enabled", default=True)
+        _no_more(values, "codes", ("enabled",))
+        return cls(enabled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +104,8 @@ class ScanConfig:
         hashlists: match against the hash lists in the store.
         record: record scanned items' hashes and matches in the store, for retroactive
             matching and quarantine (only when ``hashlists`` is on).
+        text: reading text in images (``[text]``).
+        codes: reading QR codes and barcodes (``[codes]``).
         database_url: the store; None for ``$MEDIAGUARD_DATABASE_URL`` or the default
             SQLite file in the data directory.
         base_dir: where relative paths in detector options resolve.
@@ -57,6 +118,8 @@ class ScanConfig:
     dihedral: bool = False
     hashlists: bool = False
     record: bool = True
+    text: TextOptions = field(default_factory=TextOptions)
+    codes: CodeOptions = field(default_factory=CodeOptions)
     database_url: str | None = None
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -67,7 +130,7 @@ class ScanConfig:
         Raises:
             ConfigError: naming the invalid field and what was expected.
         """
-        sections = ("limits", "video_limits", "sampling", "scan", "detectors")
+        sections = ("limits", "video_limits", "sampling", "scan", "text", "codes", "detectors")
         unknown = sorted(set(data) - set(sections))
         if unknown:
             raise ConfigError(
@@ -97,6 +160,8 @@ class ScanConfig:
             video_limits=video_limits,
             sampling=sampling,
             detectors=detectors,
+            text=TextOptions.from_mapping(_table(data, "text")),
+            codes=CodeOptions.from_mapping(_table(data, "codes")),
             database_url=database_url,
             base_dir=base_dir,
             **flags,
@@ -128,6 +193,21 @@ def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError(f"{key}: expected a table, got {type(value).__name__}")
     return value
+
+
+def _flag(values: dict[str, Any], section: str, key: str, *, default: bool) -> bool:
+    value = values.pop(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{section}.{key}: expected true or false, got {value!r}")
+    return value
+
+
+def _no_more(values: Mapping[str, Any], section: str, expected: tuple[str, ...]) -> None:
+    if values:
+        raise ConfigError(
+            f"{section}: unknown field(s) {', '.join(sorted(values))}; expected "
+            f"{', '.join(expected)}"
+        )
 
 
 def _array(data: Mapping[str, Any], key: str) -> list[Any]:

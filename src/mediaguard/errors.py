@@ -48,3 +48,9 @@ class ProtectedTraitError(ConfigError):
     or body. Refusing such names at load time keeps a configuration or plug-in from
     turning the pipeline into a tool for profiling people.
     """
+
+
+class PatternError(ConfigError):
+    """A term or URL list entry cannot be used: an empty phrase, a regular expression RE2
+    refuses (back-references, look-arounds, or too big for its memory limit), a URL with
+    no host, or a domain that is a public suffix; the message names the entry."""

@@ -22,6 +22,7 @@ from mediaguard import media
 from mediaguard.config import ScanConfig
 from mediaguard.errors import CorruptMedia, UnreadableSource
 from mediaguard.lists.query import EditHash, Matcher, MatchOutcome, MatchQuery
+from mediaguard.match import urls
 from mediaguard.media.sampling import sample_frames
 from mediaguard.media.sniff import sniff
 from mediaguard.media.source import peek, read_source
@@ -30,15 +31,19 @@ from mediaguard.policy.engine import category_scores, decide
 from mediaguard.policy.model import Policy
 from mediaguard.signals import hashes
 from mediaguard.signals.base import Detection, Detector, ModelInfo
+from mediaguard.signals.codes import CodeRead, CodeReader
 from mediaguard.signals.detectors import registry
+from mediaguard.signals.text import TextLine, TextReader
 from mediaguard.signals.variants import Level
 from mediaguard.timeline import Segment, build_timeline
 from mediaguard.verdict import (
+    CodeFound,
     Hashes,
     MediaInfo,
     ModelVersion,
     PDQInfo,
     PolicyRef,
+    TextFound,
     Timings,
     Verdict,
 )
@@ -88,6 +93,7 @@ class Scanner:
         *,
         matcher: Matcher | None = None,
         _detectors: Sequence[Detector] | None = None,
+        _readers: tuple[TextReader | None, CodeReader | None] | None = None,
     ) -> None:
         self.config = config or ScanConfig()
         self.policy = policy or Policy.default_policy()
@@ -102,23 +108,37 @@ class Scanner:
                 for spec in self.config.detectors
             )
         )
+        if _readers is None:
+            _readers = (_text_reader(self.config), _code_reader(self.config))
+        self.text_reader, self.code_reader = _readers
         needs = [self.config.limits.working_size, *(d.input_size for d in self.detectors)]
+        if self.text_reader is not None:
+            needs.append(self.text_reader.input_size)
         self.working_size = max(needs)
         self._versions = [
-            ModelVersion(name=d.model.name, version=d.model.version, sha256=d.model.sha256)
-            for d in self.detectors
+            ModelVersion(name=m.name, version=m.version, sha256=m.sha256) for m in self.models
         ]
         self._mediaguard_version = version("mediaguard")
 
     def with_policy(self, policy: Policy, *, matcher: Matcher | None = None) -> Scanner:
         """A scanner sharing these loaded models but applying another policy."""
         return Scanner(
-            self.config, policy, matcher=matcher or self.matcher, _detectors=self.detectors
+            self.config,
+            policy,
+            matcher=matcher or self.matcher,
+            _detectors=self.detectors,
+            _readers=(self.text_reader, self.code_reader),
         )
 
     @property
     def models(self) -> list[ModelInfo]:
-        return [d.model for d in self.detectors]
+        """Every model and reading library a scan runs: detectors, OCR, code reader."""
+        models = [d.model for d in self.detectors]
+        if self.text_reader is not None:
+            models += self.text_reader.models
+        if self.code_reader is not None:
+            models.append(self.code_reader.model)
+        return models
 
     def scan(
         self,
@@ -181,6 +201,16 @@ class Scanner:
             for per_frame in detector.detect(frames):
                 work.detections.extend(per_frame)
         work.add("detect_ms", mark)
+        if self.text_reader is not None:
+            mark = time.perf_counter()
+            for lines in self.text_reader.read(frames):
+                work.texts.extend(lines)
+            work.add("text_ms", mark)
+        if self.code_reader is not None:
+            mark = time.perf_counter()
+            for reads in self.code_reader.read(frames):
+                work.codes.extend(reads)
+            work.add("codes_ms", mark)
 
     def _image(self, source: str | os.PathLike[str] | bytes, work: _Work) -> None:
         mark = time.perf_counter()
@@ -279,6 +309,7 @@ class Scanner:
             )
         if work.incomplete_reason:
             notes.append(f"incomplete: {work.incomplete_reason}")
+        texts, codes = _found(work, notes)
         facts = work.facts
         verdict = Verdict(
             mediaguard_version=self._mediaguard_version,
@@ -313,6 +344,8 @@ class Scanner:
             detections=work.detections,
             scores=category_scores(work.detections),
             matches=list(outcome.matches),
+            texts=texts,
+            codes=codes,
             decision=decision.decision,
             reasons=list(decision.reasons),
             timeline=timeline,
@@ -332,6 +365,64 @@ class Scanner:
 
 _VIDEO_BATCH = 8
 _READ_CHUNK = 1 << 20
+# Lines and codes kept per item: a long video of a news ticker must not make a verdict
+# of millions of lines.
+MAX_TEXTS = 2_000
+MAX_CODES = 500
+
+
+def _text_reader(config: ScanConfig) -> TextReader | None:
+    options = config.text
+    if not options.enabled:
+        return None
+    return TextReader(
+        min_confidence=options.min_confidence,
+        upright=options.upright,
+        input_size=options.input_size,
+        detect_size=options.detect_size,
+    )
+
+
+def _code_reader(config: ScanConfig) -> CodeReader | None:
+    return CodeReader() if config.codes.enabled else None
+
+
+def _found(work: _Work, notes: list[str]) -> tuple[list[TextFound], list[CodeFound]]:
+    """The verdict's texts and codes, with frame times and URLs, capped per item."""
+    video = work.facts is not None and work.facts.format.kind is MediaKind.VIDEO
+    times = {index: float(time) for time, index in work.samples} if video else {}
+    for kind, found, cap in (
+        ("lines of text", len(work.texts), MAX_TEXTS),
+        ("codes", len(work.codes), MAX_CODES),
+    ):
+        if found > cap:
+            notes.append(f"{found} {kind} were read; the verdict keeps the first {cap}")
+    texts = [
+        TextFound(
+            text=line.text,
+            confidence=line.confidence,
+            box=line.box,
+            frame=line.frame,
+            time_s=times.get(line.frame),
+            urls=[u.url.url for u in urls.extract(line.text)],
+        )
+        for line in work.texts[:MAX_TEXTS]
+    ]
+    codes = [
+        CodeFound(
+            symbology=read.symbology,
+            content=read.content,
+            payload=read.payload,
+            length=read.length,
+            truncated=read.truncated,
+            box=read.box,
+            frame=read.frame,
+            time_s=times.get(read.frame),
+            urls=[u.url.url for u in urls.extract(read.payload)] if read.content == "text" else [],
+        )
+        for read in work.codes[:MAX_CODES]
+    ]
+    return texts, codes
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:
@@ -354,6 +445,8 @@ class _Work:
     variants: list[tuple[int, str, str]] = field(default_factory=list)
     edits: list[EditHash] = field(default_factory=list)
     detections: list[Detection] = field(default_factory=list)
+    texts: list[TextLine] = field(default_factory=list)
+    codes: list[CodeRead] = field(default_factory=list)
     samples: list[tuple[Fraction, int]] = field(default_factory=list)
     incomplete_reason: str | None = None
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from mediaguard.match.types import Match
 from mediaguard.policy.engine import Reason
 from mediaguard.policy.model import Decision
-from mediaguard.signals.base import Detection
+from mediaguard.signals.base import Box, Detection
 from mediaguard.timeline import Segment
 
 SCHEMA_VERSION: Literal["1"] = "1"
@@ -60,6 +60,37 @@ class Hashes(_Frozen):
     pdq: list[PDQInfo] = Field(description="One PDQ hash per scanned frame, first frame first.")
 
 
+class TextFound(_Frozen):
+    """A line of text read in one frame (OCR), with the URLs in it in normal form."""
+
+    text: str = Field(description="The recognised characters.")
+    confidence: float = Field(ge=0.0, le=1.0, description="Recogniser confidence, 0 to 1.")
+    box: Box = Field(description="Bounds of the line in the upright original image.")
+    frame: int = Field(ge=0, description="Index of the frame in the source.")
+    time_s: float | None = Field(default=None, description="Time of the frame, seconds.")
+    urls: list[str] = Field(default=[], description="URLs in the line, in normal form.")
+
+
+class CodeFound(_Frozen):
+    """A QR code or barcode read in one frame, with the URLs in its payload."""
+
+    symbology: str = Field(
+        description="qr_code, micro_qr_code, data_matrix, aztec, "
+        "ean_13, ean_8, upc_a, upc_e or code_128."
+    )
+    content: Literal["text", "binary"]
+    payload: str = Field(
+        description="The text (control characters replaced by U+FFFD), or hex of the "
+        "first bytes of a binary payload."
+    )
+    length: int = Field(ge=0, description="Full length of the payload, bytes.")
+    truncated: bool = Field(description="The payload field holds less than the payload.")
+    box: Box = Field(description="Bounds of the symbol in the upright original image.")
+    frame: int = Field(ge=0, description="Index of the frame in the source.")
+    time_s: float | None = Field(default=None, description="Time of the frame, seconds.")
+    urls: list[str] = Field(default=[], description="URLs in the payload, in normal form.")
+
+
 class ModelVersion(_Frozen):
     name: str
     version: str
@@ -79,6 +110,8 @@ class Timings(_Frozen):
     decode_ms: float = 0.0
     hash_ms: float = 0.0
     detect_ms: float = 0.0
+    text_ms: float = 0.0
+    codes_ms: float = 0.0
     match_ms: float = 0.0
     policy_ms: float = 0.0
     total_ms: float = 0.0
@@ -96,6 +129,16 @@ class Verdict(_Frozen):
     detections: list[Detection]
     scores: dict[str, float] = Field(description="Highest score per content category.")
     matches: list[Match]
+    texts: list[TextFound] = Field(
+        default=[],
+        description="Lines of text read in the scanned frames, in reading order per "
+        "frame (when [text] is enabled).",
+    )
+    codes: list[CodeFound] = Field(
+        default=[],
+        description="QR codes and barcodes read in the scanned frames (when [codes] is "
+        "enabled, the default).",
+    )
     decision: Decision
     reasons: list[Reason]
     timeline: list[Segment] = Field(

@@ -55,7 +55,7 @@ def test_real_photo_verdict(scanner: Scanner, photo: Path) -> None:
     assert pdq.usable
     assert pdq.quality >= 50
     assert 0.0 <= verdict.scores["sexual"] < 0.4
-    assert [m.name for m in verdict.models] == ["open_nsfw"]
+    assert [m.name for m in verdict.models] == ["open_nsfw", "zxing-cpp"]
     assert verdict.policy.version == Policy.default_policy().version
     assert verdict.timings.total_ms >= verdict.timings.detect_ms > 0
 
@@ -140,7 +140,8 @@ def test_animated_gif_scans_several_frames(scanner: Scanner) -> None:
 
 
 def test_models_record_weight_digests(scanner: Scanner) -> None:
-    (info,) = scanner.models
+    info, codes = scanner.models
+    assert (codes.path, codes.sha256) == (None, "")
     assert info.path is not None
     assert info.sha256 == hashlib.sha256(info.path.read_bytes()).hexdigest()
     assert "BSD" in info.licence
