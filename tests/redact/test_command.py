@@ -18,6 +18,7 @@ from mediaguard.commands.redact import (
     redact_command,
 )
 from mediaguard.redaction import FaceDetector, RedactReport
+from mediaguard.redaction.findings import Finding
 
 from .conftest import MakeFaceVideo
 
@@ -108,20 +109,45 @@ def test_visible_faces_exit_1(
     app: typer.Typer, tmp_path: Path, photos, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = _png(photos, tmp_path / "in.png")
+    asked: dict[str, object] = {}
 
     def leaky(src: Path, out: Path, **kwargs: object) -> RedactReport:
         out.write_bytes(source.read_bytes())
+        asked.update(kwargs)
+        sheet = kwargs["contact_sheet"]
+        assert isinstance(sheet, Path)
+        sheet.write_bytes(b"png")
         return RedactReport(
             source=src, output=out, kind="video", mode="blur", mask_scale=1.3, threshold=0.2,
-            frames=3, frames_masked=2, faces=2, regions=0, verified=True, visible_faces=1,
-            visible_frames=(2,),
+            frames=3, frames_masked=2, faces=2, regions=0, verified=True,
+            findings=(Finding(2, (10, 20, 50, 70), 0.61), Finding(2, (100, 20, 140, 70), 0.3)),
+            contact_sheet=sheet,
         )  # fmt: skip
 
     monkeypatch.setattr(command, "redact", leaky)
     code, output = _run(app, source, tmp_path / "out.png", "--verify")
     assert code == EXIT_FACES_VISIBLE
-    assert "still visible" in output
+    assert "--verify found 2 face(s) still visible" in output
+    assert "frame 2: box (10, 20)-(50, 70), score 0.61" in output
+    assert "frame 2: box (100, 20)-(140, 70), score 0.30" in output
+    # The sheet goes next to the output unless --contact-sheet says otherwise.
+    assert asked["contact_sheet"] == tmp_path / "out.verify.png"
+    assert f"contact sheet of their crops: {tmp_path / 'out.verify.png'}" in output
     assert (tmp_path / "out.png").exists()  # kept for inspection
+
+    code, output = _run(
+        app, source, tmp_path / "out.png", "--verify", "--contact-sheet", tmp_path / "s.png"
+    )
+    assert code == EXIT_FACES_VISIBLE
+    assert asked["contact_sheet"] == tmp_path / "s.png"
+
+
+def test_contact_sheet_needs_verify(app: typer.Typer, tmp_path: Path, photos) -> None:
+    source = _png(photos, tmp_path / "in.png")
+    code, output = _run(app, source, tmp_path / "out.png", "--contact-sheet", tmp_path / "s.png")
+    assert code == EXIT_USAGE
+    assert "--contact-sheet shows what --verify finds" in output
+    assert not (tmp_path / "out.png").exists()
 
 
 def test_help_explains_the_privacy_defaults(app: typer.Typer) -> None:

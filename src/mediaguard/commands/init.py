@@ -11,7 +11,6 @@ complete, so no reader ever sees a partial or world-readable file. Nothing here 
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 from typing import Annotated, Final
@@ -19,10 +18,8 @@ from typing import Annotated, Final
 import typer
 
 from mediaguard.errors import ConfigError
-from mediaguard.paths import data_dir
+from mediaguard.paths import data_dir, write_private
 
-#: Permission bits of the written file: owner read and write only.
-SETTINGS_MODE: Final = 0o600
 SETTINGS_NAME: Final = "mediaguard.toml"
 
 _TEMPLATE: Final = """\
@@ -37,28 +34,6 @@ webhook_signing_secret = "{secret}"
 # the service out). Keep false on a network: it would let API users probe it.
 webhook_allow_private = {allow_private}
 """
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by its owner only, replacing it atomically.
-
-    Raises:
-        ConfigError: when the file cannot be written.
-    """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SETTINGS_MODE)
-        try:
-            os.fchmod(descriptor, SETTINGS_MODE)  # the umask may have narrowed os.open's mode
-            os.write(descriptor, text.encode("utf-8"))
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        os.replace(temporary, path)
-    except OSError as err:
-        temporary.unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {path}: {err.strerror or err}") from err
 
 
 def init_command(
@@ -96,5 +71,8 @@ def init_command(
         secret=secrets.token_urlsafe(32),
         allow_private="true" if allow_private_webhooks else "false",
     )
-    write_private(path, text)
+    try:
+        write_private(path, text.encode("utf-8"))
+    except OSError as err:
+        raise ConfigError(f"cannot write {path}: {err.strerror or err}") from err
     typer.echo(str(path))

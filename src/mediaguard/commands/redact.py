@@ -51,6 +51,10 @@ EXIT_FAILED = 4
 _err = Console(stderr=True)
 
 
+#: Findings listed one per line; the rest are counted (the contact sheet shows the first 64).
+_LISTED = 50
+
+
 class RedactMode(enum.StrEnum):
     BLUR = "blur"
     MOSAIC = "mosaic"
@@ -154,9 +158,20 @@ def redact_command(
         typer.Option(
             "--verify",
             help="Search the written output again, at the same threshold, and exit 1 if a "
-            "face is still visible (every video frame is searched: slower).",
+            "face is still visible (every video frame is searched: slower). Each face "
+            "found is listed with its frame, box and score, and a contact sheet of their "
+            "crops is saved so you can judge them.",
         ),
     ] = False,
+    contact_sheet: Annotated[
+        Path | None,
+        typer.Option(
+            "--contact-sheet",
+            help="With --verify: where to save the PNG of the faces still found (default: "
+            "next to the output, as NAME.verify.png; only written when a face is found, "
+            "readable by you only).",
+        ),
+    ] = None,
 ) -> None:
     """Blur, mosaic or black out every face (and optionally flagged regions).
 
@@ -170,6 +185,10 @@ def redact_command(
     2  usage or configuration error; nothing written
     4  redaction failed; no output left behind
     """
+    if contact_sheet is not None and not verify:
+        _err.print("[red]error:[/] --contact-sheet shows what --verify finds: add --verify")
+        raise typer.Exit(EXIT_USAGE)
+    sheet = contact_sheet or (output.with_name(f"{output.stem}.verify.png") if verify else None)
     progress = _progress()
     task = progress.add_task("redact", total=None)
 
@@ -187,6 +206,7 @@ def redact_command(
                 regions=regions,
                 keep_metadata=keep_metadata,
                 verify=verify,
+                contact_sheet=sheet,
                 progress=advance,
             )
     except ConfigError as err:
@@ -197,12 +217,17 @@ def redact_command(
         raise typer.Exit(EXIT_FAILED) from err
     _summary(report)
     if report.visible_faces:
-        frames = ", ".join(str(i) for i in report.visible_frames[:20])
-        more = " ..." if len(report.visible_frames) > 20 else ""
         _err.print(
-            f"[yellow]--verify found {report.visible_faces} face(s) still visible[/] on "
-            f"frame(s) {frames}{more}; the output was kept for inspection"
+            f"[yellow]--verify found {report.visible_faces} face(s) still visible[/]; the "
+            "output was kept for inspection. Judge each one (a head turned away can score "
+            "as a face):"
         )
+        for finding in report.findings[:_LISTED]:
+            _err.print(f"  {finding.describe()}", soft_wrap=True)
+        if len(report.findings) > _LISTED:
+            _err.print(f"  ... and {len(report.findings) - _LISTED} more")
+        if report.contact_sheet is not None:
+            _err.print(f"contact sheet of their crops: {escape(str(report.contact_sheet))}")
         raise typer.Exit(EXIT_FACES_VISIBLE)
     if verify:
         _err.print("verified: no face found in the output")

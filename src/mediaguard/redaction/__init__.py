@@ -22,8 +22,11 @@ path, not a verdict. It is built to fail safe:
 * **Nothing half-done is left behind.** The output is written to a temporary file in the
   output's folder and renamed only when complete; on any failure the temporary file is
   removed and a typed error is raised.
-* **Nothing about the faces is kept.** Boxes stay inside this package; the report holds
-  counts and frame numbers only. The face detector is not a registered detector.
+* **Nothing about the hidden faces is kept.** Their boxes stay inside this package; the
+  report holds counts and frame numbers, and boxes only of the faces ``verify`` still
+  sees in the output (``findings``), with a contact sheet of their crops only where the
+  caller asks, so that a person can judge them. The face detector is not a registered
+  detector.
 * **Metadata is stripped** (EXIF, GPS, XMP, ICC, text chunks; container and stream tags)
   unless ``keep_metadata`` is set. Even then XMP, IPTC, the EXIF thumbnail and maker
   notes are dropped: XMP can name the people in face regions, and thumbnails and maker
@@ -31,7 +34,8 @@ path, not a verdict. It is built to fail safe:
 
 The modules, bottom up: ``boxes`` (box geometry), ``faces`` (CenterFace and the windows
 searched around tracked faces), ``tracking`` (masks across missed frames), ``masks``
-(painting), ``report``, ``output`` (the file renamed into place), ``regions`` (opt-in
+(painting), ``findings`` (what ``verify`` still sees, and its contact sheet), ``report``,
+``output`` (the file renamed into place), ``regions`` (opt-in
 region masks), ``coverage`` (what ``verify`` calls still visible), ``image`` (the Pillow
 path), ``frames``, ``encode`` and ``video`` (the PyAV path), and ``api`` (:func:`redact`).
 """
@@ -40,6 +44,7 @@ from mediaguard.redaction.api import redact
 from mediaguard.redaction.boxes import Located
 from mediaguard.redaction.coverage import VISIBLE_INSIDE_SCORE, VISIBLE_OUTSIDE, covered_fraction
 from mediaguard.redaction.faces import DEFAULT_THRESHOLD, FaceBoxes, FaceDetector, model_info
+from mediaguard.redaction.findings import Finding
 from mediaguard.redaction.image import MAX_IMAGE_DETECT_SIZE, SMALL_IMAGE_DETECT_SIZE
 from mediaguard.redaction.masks import DEFAULT_MASK_SCALE, MODES, Mode, mask_rects, redact_pixels
 from mediaguard.redaction.regions import REGION_CATEGORIES, REGION_DETECTORS
@@ -65,6 +70,7 @@ __all__ = [
     "VISIBLE_OUTSIDE",
     "FaceBoxes",
     "FaceDetector",
+    "Finding",
     "Located",
     "MaskPlanner",
     "Mode",

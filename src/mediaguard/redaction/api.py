@@ -18,6 +18,7 @@ from mediaguard.errors import ConfigError, UnreadableSource
 from mediaguard.media.sniff import SNIFF_BYTES, sniff
 from mediaguard.media.types import MediaFormat, MediaKind
 from mediaguard.redaction.faces import DEFAULT_THRESHOLD, FaceDetector
+from mediaguard.redaction.findings import Findings
 from mediaguard.redaction.image import redact_image
 from mediaguard.redaction.masks import DEFAULT_MASK_SCALE, Mode, check_options
 from mediaguard.redaction.regions import region_detectors_for
@@ -40,6 +41,7 @@ def redact(
     regions: bool = False,
     keep_metadata: bool = False,
     verify: bool = False,
+    contact_sheet: str | os.PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
     detect_every: int = DEFAULT_DETECT_EVERY,
     detect_size: int = DEFAULT_VIDEO_DETECT_SIZE,
@@ -63,8 +65,11 @@ def redact(
         regions: also hide the boxes of the region detectors (NudeNet's ``sexual`` and
             ``suggestive`` regions when the opt-in extra is installed).
         keep_metadata: keep EXIF (GPS included), ICC, and container/stream tags.
-        verify: search the written output again at ``threshold`` and report faces still
-            found (``RedactReport.visible_faces`` / ``visible_frames``).
+        verify: search the written output again at ``threshold`` and report each face
+            still found, with its frame, box and score (``RedactReport.findings``).
+        contact_sheet: with ``verify``, where to write a PNG of a crop of each face still
+            found, labelled with frame, box and score, readable by its owner only
+            (``RedactReport.contact_sheet``); nothing is written when no face is found.
         progress: called as frames are written, with (frames done, total or None).
         detect_every: run the face detector on every n-th video frame (tracking covers
             the others).
@@ -86,6 +91,8 @@ def redact(
     started = time.perf_counter()
     source, output = Path(source), Path(output)
     check_options(mode, mask_scale, threshold)
+    if contact_sheet is not None and not verify:
+        raise ConfigError("a contact sheet shows what verify finds: it needs verify=True")
     if detect_every < 1 or detect_size < 32:
         raise ConfigError("detect_every must be >= 1 and detect_size >= 32")
     try:
@@ -97,6 +104,7 @@ def redact(
     fmt = _sniff(source)
     detector = face_detector or FaceDetector()
     region_list = region_detectors_for(regions, region_detectors)
+    findings = Findings(crops=contact_sheet is not None) if verify else None
     if fmt.kind is MediaKind.VIDEO:
         report = redact_video(
             source,
@@ -107,7 +115,7 @@ def redact(
             detector=detector,
             regions=region_list,
             keep_metadata=keep_metadata,
-            verify=verify,
+            findings=findings,
             detect_every=detect_every,
             detect_size=detect_size,
             progress=progress,
@@ -124,11 +132,24 @@ def redact(
             detector=detector,
             regions=region_list,
             keep_metadata=keep_metadata,
-            verify=verify,
+            findings=findings,
         )
         if progress is not None:
             progress(1, 1)
+    if findings is not None and contact_sheet is not None:
+        report = _with_sheet(report, findings, Path(contact_sheet))
     return _with_time(report, time.perf_counter() - started)
+
+
+def _with_sheet(report: RedactReport, findings: Findings, path: Path) -> RedactReport:
+    """The report with its contact sheet written; a sheet that cannot be written is a note
+    (the redacted output itself is complete, so this is no redaction failure)."""
+    try:
+        written = findings.write_sheet(path)
+    except OSError as err:
+        note = f"the contact sheet {path} could not be written: {err.strerror or err}"
+        return replace(report, notes=(*report.notes, note))
+    return replace(report, contact_sheet=path) if written else report
 
 
 def _sniff(source: Path) -> MediaFormat:

@@ -45,10 +45,10 @@ VISIBLE_OUTSIDE: Final = 0.5
 VISIBLE_INSIDE_SCORE: Final = 0.5
 
 
-def count_visible(found: FaceBoxes, rects: IntArray) -> int:
-    """How many of the faces found in a written output are still visible, by the rule above."""
-    return sum(
-        1
-        for box, score in zip(found.xyxy, found.scores, strict=True)
+def visible_rows(found: FaceBoxes, rects: IntArray) -> list[int]:
+    """Which of the faces found in a written output are still visible, by the rule above."""
+    return [
+        row
+        for row, (box, score) in enumerate(zip(found.xyxy, found.scores, strict=True))
         if score >= VISIBLE_INSIDE_SCORE or covered_fraction(box, rects) < VISIBLE_OUTSIDE
-    )
+    ]

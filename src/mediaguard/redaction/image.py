@@ -25,12 +25,13 @@ from PIL import ExifTags, Image, ImageOps, JpegImagePlugin
 
 from mediaguard.errors import ConfigError, CorruptMedia, UnsupportedMedia
 from mediaguard.media.types import RGBArray
-from mediaguard.redaction.coverage import count_visible
+from mediaguard.redaction.coverage import visible_rows
 from mediaguard.redaction.faces import FaceBoxes, FaceDetector
+from mediaguard.redaction.findings import Findings
 from mediaguard.redaction.masks import Mode, mask_rects, redact_pixels
 from mediaguard.redaction.output import OutputFile
 from mediaguard.redaction.regions import flagged_boxes
-from mediaguard.redaction.report import RedactionError, RedactReport
+from mediaguard.redaction.report import RedactionError, RedactReport, verified_fields
 from mediaguard.signals.base import Detector
 
 #: Longest side, in pixels, at which a still image is searched; larger ones are reduced.
@@ -114,9 +115,12 @@ def redact_image(
     detector: FaceDetector,
     regions: Sequence[Detector],
     keep_metadata: bool,
-    verify: bool,
+    findings: Findings | None,
 ) -> RedactReport:
-    """The image half of :func:`~mediaguard.redaction.redact`, its options already checked."""
+    """The image half of :func:`~mediaguard.redaction.redact`, its options already checked.
+
+    ``findings`` collects what verification still sees in the output; None: no check.
+    """
     if fmt_name not in _PILLOW_FORMATS:
         raise UnsupportedMedia(
             f"redaction of {fmt_name} images is not supported yet; convert to PNG or JPEG"
@@ -177,11 +181,12 @@ def redact_image(
         target.discard()
         raise
     target.commit()
-    visible = 0
-    if verify:
+    if findings is not None:
         with Image.open(output) as written:
             check = np.asarray(written.convert("RGB"))
-        visible = count_visible(_image_faces(detector, check, threshold), rects)
+        found = _image_faces(detector, check, threshold)
+        findings.add(0, found, visible_rows(found, rects), check, 1.0)
+    verified, found_faces = verified_fields(findings)
     return RedactReport(
         source=source,
         output=output,
@@ -194,9 +199,8 @@ def redact_image(
         faces=len(faces),
         regions=int(region_boxes.shape[0]),
         metadata_kept=keep_metadata,
-        verified=verify,
-        visible_faces=visible,
-        visible_frames=(0,) if visible else (),
+        verified=verified,
+        findings=found_faces,
     )
 
 

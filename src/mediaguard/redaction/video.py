@@ -30,9 +30,10 @@ from mediaguard.media.video import (
     pick_video_stream,
 )
 from mediaguard.redaction.boxes import FloatArray, Located
-from mediaguard.redaction.coverage import count_visible
+from mediaguard.redaction.coverage import visible_rows
 from mediaguard.redaction.encode import Counts, VideoJob, transcode, video_target
 from mediaguard.redaction.faces import DEFAULT_THRESHOLD, FaceDetector
+from mediaguard.redaction.findings import Findings
 from mediaguard.redaction.frames import FrameView
 from mediaguard.redaction.masks import (
     DEFAULT_MASK_SCALE,
@@ -43,7 +44,12 @@ from mediaguard.redaction.masks import (
 )
 from mediaguard.redaction.output import OutputFile
 from mediaguard.redaction.regions import flagged_boxes
-from mediaguard.redaction.report import ProgressCallback, RedactionError, RedactReport
+from mediaguard.redaction.report import (
+    ProgressCallback,
+    RedactionError,
+    RedactReport,
+    verified_fields,
+)
 from mediaguard.redaction.tracking import MaskPlanner
 from mediaguard.signals.base import Detector
 
@@ -101,18 +107,21 @@ def redact_video(
     detector: FaceDetector,
     regions: Sequence[Detector],
     keep_metadata: bool,
-    verify: bool,
+    findings: Findings | None,
     detect_every: int,
     detect_size: int,
     progress: ProgressCallback | None,
 ) -> RedactReport:
-    """The video half of :func:`~mediaguard.redaction.redact`, its options already checked."""
+    """The video half of :func:`~mediaguard.redaction.redact`, its options already checked.
+
+    ``findings`` collects what verification still sees in the output; None: no check.
+    """
     muxer, encoder = video_target(output)
     limits = VideoLimits()
     info = open_video(source, limits)
     counts = Counts()
     notes: list[str] = []
-    masks: list[IntArray] | None = [] if verify else None
+    masks: list[IntArray] | None = [] if findings is not None else None
     planner: MaskPlanner[FrameView]
     faces = _VideoFaces(detector, regions, threshold=threshold, counts=counts)
     planner = MaskPlanner(
@@ -136,10 +145,9 @@ def redact_video(
         target.discard()
         raise
     target.commit()
-    visible_faces = 0
-    visible: tuple[int, ...] = ()
-    if masks is not None:
-        visible_faces, visible = _verify_video(output, detector, threshold, detect_size, masks)
+    if findings is not None and masks is not None:
+        verify_video(output, detector, threshold, detect_size, masks, findings)
+    verified, found_faces = verified_fields(findings)
     return RedactReport(
         source=source,
         output=output,
@@ -153,10 +161,9 @@ def redact_video(
         regions=counts.regions,
         audio_streams=audio_count,
         metadata_kept=keep_metadata,
-        verified=verify,
-        visible_faces=visible_faces,
-        visible_frames=visible,
         notes=tuple(notes),
+        verified=verified,
+        findings=found_faces,
     )
 
 
@@ -166,35 +173,32 @@ def _hold_frames(info: VideoInfo, every: int) -> int:
     return max(2 * every, round(fps / 2))
 
 
-def _verify_video(
+def verify_video(
     output: Path,
     detector: FaceDetector,
     threshold: float,
     detect_size: int,
     masks: Sequence[IntArray],
-) -> tuple[int, tuple[int, ...]]:
-    """Faces still visible in a written video, and where.
+    findings: Findings,
+) -> None:
+    """Add to ``findings`` the faces still visible in a written video.
 
     A face counts as visible by the rule of :mod:`mediaguard.redaction.coverage`.
-
     Every frame is searched whole, at the redaction's threshold and detection size.
     """
     info = open_video(output, VideoLimits())
-    visible: list[int] = []
-    total = 0
     no_masks = np.zeros((0, 4), np.int64)
     with VideoInput(output, info.format) as opened:
         stream = pick_video_stream(opened.container)
         stream.thread_type = "AUTO"
         for index, frame in enumerate(FrameDecoder(opened.container, stream)):
             view = FrameView(frame, info.rotation // 90, detect_size)
-            found = detector.detect(view.rgb(), threshold=threshold).scaled(view.scale)
+            pixels = view.rgb()
+            found = detector.detect(pixels, threshold=threshold).scaled(view.scale)
             rects = masks[index] if index < len(masks) else no_masks
-            count = count_visible(found, rects)
-            if count:
-                total += count
-                visible.append(index)
-    return total, tuple(visible)
+            rows = visible_rows(found, rects)
+            if rows:
+                findings.add(index, found, rows, pixels, view.scale)
 
 
 def mask_rectangles(
