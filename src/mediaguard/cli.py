@@ -27,7 +27,6 @@ from typing import Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -38,23 +37,24 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mediaguard.commands import hashlist
+from mediaguard.commands import context, hashlist
 from mediaguard.commands import review as review_commands
 from mediaguard.commands import service as service_commands
+from mediaguard.commands.context import EXIT_OK, EXIT_USAGE, UsageError, stderr
 from mediaguard.commands.init import init_command
 from mediaguard.commands.redact import redact_command
 from mediaguard.config import ScanConfig
 from mediaguard.engines.local import default_workers, iter_files, scan_paths
-from mediaguard.errors import ConfigError, MediaguardError
+from mediaguard.errors import ConfigError
 from mediaguard.policy.model import Decision, Policy
 from mediaguard.scanner import Scanner
 from mediaguard.signals.base import ModelInfo
 from mediaguard.store import audit
 from mediaguard.verdict import ScanFailure, ScanResult, Verdict, schema_text
 
-EXIT_OK = 0
+__all__ = ["EXIT_FLAGGED", "EXIT_OK", "EXIT_UNREADABLE", "EXIT_USAGE", "app", "main", "run"]
+
 EXIT_FLAGGED = 1
-EXIT_USAGE = 2
 EXIT_UNREADABLE = 3
 
 
@@ -87,12 +87,6 @@ app.add_typer(review_commands.reviewers_app, name="reviewers")
 app.add_typer(review_commands.audit_app, name="audit")
 app.add_typer(review_commands.dsa_app, name="dsa")
 
-_err = Console(stderr=True)
-
-
-class _UsageError(Exception):
-    """A configuration problem found before anything was scanned."""
-
 
 def _load(
     config: Path | None,
@@ -110,7 +104,7 @@ def _load(
         scan_policy = Policy.load(policy) if policy else Policy.default_policy()
         return Scanner(scan_config, scan_policy)
     except ConfigError as err:
-        raise _UsageError(str(err)) from err
+        raise UsageError(str(err)) from err
 
 
 def _progress() -> Progress:
@@ -120,9 +114,9 @@ def _progress() -> Progress:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("{task.fields[current]}", style="dim"),
-        console=_err,
+        console=stderr,
         transient=True,
-        disable=not _err.is_terminal,
+        disable=not stderr.is_terminal,
     )
 
 
@@ -150,7 +144,7 @@ def _summary(counts: Counter[str], flagged: list[Verdict], failures: list[ScanFa
     table.add_column("items", justify="right")
     for key in ("allow", "review", "block", "unreadable"):
         table.add_row(key, str(counts.get(key, 0)))
-    _err.print(table)
+    stderr.print(table)
     if flagged:
         detail = Table(title="flagged")
         detail.add_column("decision")
@@ -159,7 +153,7 @@ def _summary(counts: Counter[str], flagged: list[Verdict], failures: list[ScanFa
         for verdict in flagged:
             top = next(r for r in verdict.reasons if r.decision is verdict.decision)
             detail.add_row(verdict.decision.value, verdict.source, top.message)
-        _err.print(detail)
+        stderr.print(detail)
     if failures:
         bad = Table(title="unreadable inputs")
         bad.add_column("source", overflow="fold")
@@ -167,7 +161,7 @@ def _summary(counts: Counter[str], flagged: list[Verdict], failures: list[ScanFa
         bad.add_column("reason", overflow="fold")
         for failure in failures:
             bad.add_row(failure.source, failure.error, failure.message)
-        _err.print(bad)
+        stderr.print(bad)
 
 
 @app.command()
@@ -282,7 +276,7 @@ def scan(
                 try:
                     out = stack.enter_context(output.open("w", encoding="utf-8"))
                 except OSError as err:
-                    raise _UsageError(f"cannot write {output}: {err.strerror or err}") from err
+                    raise UsageError(f"cannot write {output}: {err.strerror or err}") from err
         progress = stack.enter_context(_progress())
         task = progress.add_task("scan", total=len(files), current="")
         videos: dict[str, TaskID] = {}
@@ -328,7 +322,7 @@ def scan(
     if any(v.decision.severity >= threshold for v in flagged):
         raise typer.Exit(EXIT_FLAGGED)
     if failures:
-        _err.print(
+        stderr.print(
             f"[yellow]{len(failures)} input(s) could not be scanned; see the reasons above.[/]"
         )
         raise typer.Exit(EXIT_UNREADABLE)
@@ -406,23 +400,14 @@ def samples(
 
     folder = target if target is not None else data_dir() / "samples"
     written = build(folder)
-    _err.print(f"wrote {len(written)} sample files to {folder}")
+    stderr.print(f"wrote {len(written)} sample files to {folder}")
     typer.echo(str(folder))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` and return the exit code instead of exiting."""
     args = list(argv) if argv is not None else sys.argv[1:]
-    try:
-        with audit.acting_as(audit.cli_actor()):
-            app(args=args, prog_name="mediaguard", standalone_mode=True)
-    except SystemExit as done:
-        code = done.code
-        return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_USAGE)
-    except (_UsageError, MediaguardError) as err:
-        _err.print(f"[red]error:[/] {escape(str(err))}")
-        return EXIT_USAGE
-    return EXIT_OK
+    return context.run(app, args, around=audit.acting_as(audit.cli_actor()))
 
 
 def run() -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mediaguard.commands.service import EXIT_USAGE, main
+from mediaguard.commands.context import EXIT_USAGE
+from mediaguard.commands.service import main
 from mediaguard.config import ScanConfig
 from mediaguard.engines.ray import scan_paths_ray
 from mediaguard.errors import ConfigError

@@ -10,13 +10,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from mediaguard.commands import redact as command
-from mediaguard.commands.redact import (
-    EXIT_FACES_VISIBLE,
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_USAGE,
-    redact_command,
-)
+from mediaguard.commands.context import EXIT_OK, EXIT_USAGE
+from mediaguard.commands.redact import EXIT_FACES_VISIBLE, EXIT_FAILED, redact_command
 from mediaguard.redaction import FaceDetector, RedactReport
 from mediaguard.redaction.findings import Finding
 

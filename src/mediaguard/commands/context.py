@@ -1,22 +1,75 @@
-"""What the service-side commands share: the settings and database options, and opening both.
+"""What every command shares: exit codes, the error console, the error-to-exit mapping,
+and, for the service-side commands, the settings and database options and opening both.
 
-``serve``, ``worker``, ``keys``, ``db``, ``reviewers``, ``audit`` and ``dsa`` all read the
-same settings file and the same database; one definition here keeps their options, their
-defaults and the way the database is chosen identical.
+One definition here keeps the exit codes, the way an error is printed and the way the
+database is chosen identical across ``scan``, ``redact``, ``hashlist``, ``serve``,
+``worker``, ``keys``, ``db``, ``reviewers``, ``audit`` and ``dsa``. It imports nothing
+heavy at module level (the store is opened lazily), because ``mediaguard --help`` loads
+it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 
-from mediaguard.errors import ConfigError
-from mediaguard.store import Store
+from mediaguard.errors import ConfigError, MediaguardError
 
 if TYPE_CHECKING:
     from mediaguard.service.settings import ServiceSettings
+    from mediaguard.store import Store
+
+#: Exit codes every command shares; a command documents its own codes beside these.
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+#: Where every command writes progress, notes and errors, so stdout stays the result.
+stderr = Console(stderr=True)
+
+
+class UsageError(Exception):
+    """A usage or configuration problem found before any work was done (exit 2)."""
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print ``error: message`` (not read as markup) and end the command with ``code``."""
+    stderr.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def run(
+    app: typer.Typer,
+    argv: Sequence[str],
+    *,
+    around: AbstractContextManager[object] | None = None,
+) -> int:
+    """Run a Typer app on ``argv`` and return its exit code instead of exiting.
+
+    A typed mediaguard error or a :class:`UsageError` that reaches here is a usage or
+    configuration error: its message is printed and the code is 2. Everything else a
+    command wants to say it says itself and ends with ``typer.Exit(code)``.
+
+    Args:
+        around: entered around the command (e.g. who the audit log records as acting).
+    """
+    try:
+        with around or nullcontext():
+            app(args=list(argv), prog_name="mediaguard", standalone_mode=True)
+    except SystemExit as done:
+        code = done.code
+        return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_USAGE)
+    except (UsageError, MediaguardError) as err:
+        # Escaped: messages quote things like 'mediaguard[ray]' that are not markup.
+        stderr.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True)
+        return EXIT_USAGE
+    return EXIT_OK
+
 
 SettingsOption = Annotated[
     Path | None,
@@ -56,6 +109,8 @@ def service_settings(path: Path | None, **overrides: object) -> ServiceSettings:
 
 def open_store(settings_file: Path | None, database: str | None) -> Store:
     """Open the store that ``--database`` names, else the one the settings file names."""
+    from mediaguard.store import Store
+
     if database is None and settings_file is not None:
         database = service_settings(settings_file).resolved_database_url()
     return Store.open(database)

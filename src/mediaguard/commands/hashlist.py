@@ -19,10 +19,10 @@ from typing import Annotated, BinaryIO
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mediaguard.commands.context import EXIT_USAGE, fail, stderr
 from mediaguard.errors import ConfigError
 from mediaguard.lists.hashlists import ImportReport, ListMatcher, export_file, import_file
 from mediaguard.match.formats import ListFormat
@@ -37,7 +37,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 _out = Console()
-_err = Console(stderr=True)
 
 DatabaseOption = Annotated[
     str | None,
@@ -79,7 +78,7 @@ def create(
             name, category, action.value, source=source, description=description,
             pdq_distance=pdq_distance,
         )  # fmt: skip
-    _err.print(f"created list {info.name!r} ({info.category}, action {info.action})")
+    stderr.print(f"created list {info.name!r} ({info.category}, action {info.action})")
 
 
 @app.command("ls")
@@ -123,9 +122,9 @@ def remove(
     with open_store(database) as store:
         count = store.count_entries(name)
         if not yes and not typer.confirm(f"delete list {name!r} and its {count} entries?"):
-            raise typer.Exit(2)
+            raise typer.Exit(EXIT_USAGE)
         store.delete_list(name)
-    _err.print(f"deleted list {name!r} ({count} entries)")
+    stderr.print(f"deleted list {name!r} ({count} entries)")
 
 
 class _Counting(io.RawIOBase):
@@ -145,7 +144,7 @@ class _Counting(io.RawIOBase):
 
 
 def _report(report: ImportReport, list_name: str) -> None:
-    _err.print(
+    stderr.print(
         f"list {list_name!r}: {report.added} added, {report.duplicates} already present, "
         f"{report.error_count} line(s) rejected"
     )
@@ -156,9 +155,9 @@ def _report(report: ImportReport, list_name: str) -> None:
         table.add_column("reason", overflow="fold")
         for error in report.errors:
             table.add_row(str(error.line_no), error.text, error.reason)
-        _err.print(table)
+        stderr.print(table)
         if report.error_count > len(report.errors):
-            _err.print(f"... and {report.error_count - len(report.errors)} more")
+            stderr.print(f"... and {report.error_count - len(report.errors)} more")
     if report.retro_matches:
         table = Table(title="past items that now match (retroactive)")
         for column in ("item", "source", "signal", "distance", "decision then"):
@@ -168,7 +167,7 @@ def _report(report: ImportReport, list_name: str) -> None:
                 match.item.item_key[:16], match.item.source, match.entry.signal_type,
                 str(match.distance), match.item.decision or "",
             )  # fmt: skip
-        _err.print(table)
+        stderr.print(table)
 
 
 def _announce(store: Store, name: str, report: ImportReport) -> None:
@@ -212,13 +211,10 @@ def import_command(
     try:
         raw = path.open("rb")
     except OSError as err:
-        _err.print(
-            f"[red]error:[/] cannot read {escape(str(path))}: {escape(str(err.strerror or err))}"
-        )
-        raise typer.Exit(2) from err
+        fail(f"cannot read {path}: {err.strerror or err}")
     progress = Progress(
         TextColumn("[bold]importing"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
-        console=_err, transient=True, disable=not _err.is_terminal,
+        console=stderr, transient=True, disable=not stderr.is_terminal,
     )  # fmt: skip
     with raw, progress, open_store(database) as store:
         task = progress.add_task("import", total=path.stat().st_size)
@@ -248,7 +244,7 @@ def export_command(
         else:
             with path.open("w", encoding="utf-8", newline="") as out:
                 count = export_file(store, name, out, fmt)
-    _err.print(f"exported {count} entries of {name!r}")
+    stderr.print(f"exported {count} entries of {name!r}")
 
 
 def lookup_type(value: str) -> str:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -34,6 +33,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from mediaguard.commands.context import fail, stderr
 from mediaguard.errors import ConfigError, MediaError
 from mediaguard.redaction import (
     DEFAULT_MASK_SCALE,
@@ -43,12 +43,8 @@ from mediaguard.redaction import (
     redact,
 )
 
-EXIT_OK = 0
 EXIT_FACES_VISIBLE = 1
-EXIT_USAGE = 2
 EXIT_FAILED = 4
-
-_err = Console(stderr=True)
 
 
 #: Findings listed one per line; the rest are counted (the contact sheet shows the first 64).
@@ -69,9 +65,9 @@ def _progress() -> Progress:
         TextColumn("frames"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=_err,
+        console=stderr,
         transient=True,
-        disable=not _err.is_terminal,
+        disable=not stderr.is_terminal,
     )
 
 
@@ -80,17 +76,17 @@ def _summary(report: RedactReport) -> None:
     if report.regions:
         what += f", {report.regions} region(s)"
     if report.kind == "video":
-        _err.print(
+        stderr.print(
             f"wrote {report.output}: {report.frames} frames, {report.frames_masked} with "
             f"masks, {what}, {report.audio_streams} audio stream(s) copied, "
             f"{report.seconds:.1f} s"
         )
     else:
-        _err.print(f"wrote {report.output}: {what}, {report.seconds:.1f} s")
+        stderr.print(f"wrote {report.output}: {what}, {report.seconds:.1f} s")
     for note in report.notes:
-        _err.print(f"[dim]note:[/] {note}")
+        stderr.print(f"[dim]note:[/] {note}")
     if not report.metadata_kept:
-        _err.print("[dim]metadata (EXIF, GPS, XMP, ICC, tags) was stripped[/]")
+        stderr.print("[dim]metadata (EXIF, GPS, XMP, ICC, tags) was stripped[/]")
 
 
 def redact_command(
@@ -186,8 +182,7 @@ def redact_command(
     4  redaction failed; no output left behind
     """
     if contact_sheet is not None and not verify:
-        _err.print("[red]error:[/] --contact-sheet shows what --verify finds: add --verify")
-        raise typer.Exit(EXIT_USAGE)
+        fail("--contact-sheet shows what --verify finds: add --verify")
     sheet = contact_sheet or (output.with_name(f"{output.stem}.verify.png") if verify else None)
     progress = _progress()
     task = progress.add_task("redact", total=None)
@@ -210,24 +205,23 @@ def redact_command(
                 progress=advance,
             )
     except ConfigError as err:
-        _err.print(f"[red]error:[/] {escape(str(err))}")
-        raise typer.Exit(EXIT_USAGE) from err
+        fail(str(err))
     except (MediaError, RedactionError) as err:
-        _err.print(f"[red]redaction failed:[/] {err}; no output was written")
+        stderr.print(f"[red]redaction failed:[/] {err}; no output was written")
         raise typer.Exit(EXIT_FAILED) from err
     _summary(report)
     if report.visible_faces:
-        _err.print(
+        stderr.print(
             f"[yellow]--verify found {report.visible_faces} face(s) still visible[/]; the "
             "output was kept for inspection. Judge each one (a head turned away can score "
             "as a face):"
         )
         for finding in report.findings[:_LISTED]:
-            _err.print(f"  {finding.describe()}", soft_wrap=True)
+            stderr.print(f"  {finding.describe()}", soft_wrap=True)
         if len(report.findings) > _LISTED:
-            _err.print(f"  ... and {len(report.findings) - _LISTED} more")
+            stderr.print(f"  ... and {len(report.findings) - _LISTED} more")
         if report.contact_sheet is not None:
-            _err.print(f"contact sheet of their crops: {escape(str(report.contact_sheet))}")
+            stderr.print(f"contact sheet of their crops: {escape(str(report.contact_sheet))}")
         raise typer.Exit(EXIT_FACES_VISIBLE)
     if verify:
-        _err.print("verified: no face found in the output")
+        stderr.print("verified: no face found in the output")

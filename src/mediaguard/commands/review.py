@@ -25,7 +25,13 @@ from rich.markup import escape
 from rich.progress import track
 from rich.table import Table
 
-from mediaguard.commands.context import DatabaseOption, SettingsOption, open_store, service_settings
+from mediaguard.commands.context import (
+    DatabaseOption,
+    SettingsOption,
+    open_store,
+    service_settings,
+    stderr,
+)
 from mediaguard.dsa import StatementError, batches, load_reasons
 from mediaguard.errors import ConfigError
 from mediaguard.review.statements import statement_for
@@ -44,7 +50,6 @@ dsa_app = typer.Typer(
     no_args_is_help=True,
 )
 _out = Console()
-_err = Console(stderr=True)
 
 
 @contextmanager
@@ -95,7 +100,7 @@ def reviewers_add(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     with _review(settings_file, database) as review:
         info = review.create_reviewer(username, password)
-    _err.print(f"created reviewer {info.username!r}; log in at /review/login")
+    stderr.print(f"created reviewer {info.username!r}; log in at /review/login")
 
 
 @reviewers_app.command("ls")
@@ -119,7 +124,7 @@ def reviewers_disable(
     """Disable an account and end its sessions; its past decisions stay attributed to it."""
     with _review(settings_file, database) as review:
         review.disable_reviewer(username)
-    _err.print(f"disabled reviewer {username!r}")
+    stderr.print(f"disabled reviewer {username!r}")
 
 
 # ------------------------------------------------------------------------- audit
@@ -151,12 +156,12 @@ def audit_verify(
         report = review.verify_audit(anchors)
     if not report.ok:
         problem = escape(report.problem or "")
-        _err.print(f"[red]audit log damaged at record {report.first_bad_seq}:[/] {problem}")
+        stderr.print(f"[red]audit log damaged at record {report.first_bad_seq}:[/] {problem}")
         raise typer.Exit(EXIT_TAMPERED)
     _out.print(
         f"audit log intact: {report.checked} records; anchor {report.head_seq}:{report.head_hash}"
     )
-    _err.print(
+    stderr.print(
         "keep the anchor somewhere else; a later `audit verify --anchor` with it proves the "
         "log was not rewritten"
     )
@@ -183,7 +188,7 @@ def audit_export(
         finally:
             if out:
                 sink.close()
-    _err.print(f"exported {count} audit records" + (f" to {out}" if out else ""))
+    stderr.print(f"exported {count} audit records" + (f" to {out}" if out else ""))
 
 
 # --------------------------------------------------------------------------- dsa
@@ -215,7 +220,7 @@ def dsa_export(
     with _review(settings_file, database) as review:
         decided = review.decisions_since(start)
     statements: list[dict[str, object]] = []
-    for decision, item in track(decided, description="statements", console=_err):
+    for decision, item in track(decided, description="statements", console=stderr):
         try:
             statements.append(statement_for(decision, item, reasons))
         except StatementError as err:
@@ -226,4 +231,4 @@ def dsa_export(
         target = out / f"statements-{number:04d}.json"
         target.write_text(json.dumps(body, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         written += 1
-    _err.print(f"exported {len(statements)} statements in {written} file(s) to {out}")
+    stderr.print(f"exported {len(statements)} statements in {written} file(s) to {out}")

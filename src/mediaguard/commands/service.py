@@ -27,11 +27,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from mediaguard.commands.context import DatabaseOption, SettingsOption, open_store, service_settings
-from mediaguard.errors import ConfigError, MediaguardError
+from mediaguard.commands.context import (
+    DatabaseOption,
+    SettingsOption,
+    open_store,
+    run,
+    service_settings,
+    stderr,
+)
+from mediaguard.errors import ConfigError
 from mediaguard.store import SchemaError, Store
 
 if TYPE_CHECKING:
@@ -39,10 +45,8 @@ if TYPE_CHECKING:
     from mediaguard.service.settings import ServiceSettings
 
 EXIT_BEHIND = 1
-EXIT_USAGE = 2
 
 _out = Console()
-_err = Console(stderr=True)
 
 keys_app = typer.Typer(
     help="Manage API keys: create (the key is printed once), revoke, list.",
@@ -187,7 +191,7 @@ def worker(
             where = f"{threads} thread(s)"
         else:
             where = f"{len(pool.pids)} Ray actor(s) x {threads} thread(s)"
-        _err.print(f"mediaguard worker: {where} on {shown}", soft_wrap=True)
+        stderr.print(f"mediaguard worker: {where} on {shown}", soft_wrap=True)
         pool.wait()
     finally:
         pool.stop()
@@ -239,7 +243,7 @@ def keys_create(
             )
         except ApiError as err:
             raise ConfigError(f"--scopes: {err.message}") from err
-    _err.print(
+    stderr.print(
         f"created key {info.key_id} ({', '.join(sorted(info.scopes))}); it is shown only "
         "now, store it safely:"
     )
@@ -258,7 +262,7 @@ def keys_revoke(
     with open_store(settings_file, database) as store:
         store.check_current()
         info = ServiceStore(store).revoke_key(key_id)
-    _err.print(f"revoked key {info.key_id}")
+    stderr.print(f"revoked key {info.key_id}")
 
 
 @keys_app.command("ls")
@@ -298,7 +302,7 @@ def db_upgrade(settings_file: SettingsOption = None, database: DatabaseOption = 
         store.upgrade()
         after = store.current_revision()
         shown = store.url
-    _err.print(f"{shown}: schema {before or 'empty'} -> {after}", soft_wrap=True)
+    stderr.print(f"{shown}: schema {before or 'empty'} -> {after}", soft_wrap=True)
 
 
 @db_app.command("current")
@@ -311,7 +315,7 @@ def db_current(settings_file: SettingsOption = None, database: DatabaseOption = 
             store.check_current()
         except SchemaError as err:
             _out.print(f"current: {current or 'empty'}  expected: {head}")
-            _err.print(f"[yellow]{err}[/]")
+            stderr.print(f"[yellow]{err}[/]")
             raise typer.Exit(EXIT_BEHIND) from err
     _out.print(f"current: {current}  expected: {head}  (up to date)")
 
@@ -336,17 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``mediaguard`` registers the same commands; this runner (``python -m
     mediaguard.commands.service``) works without the main CLI.
     """
-    args = list(argv) if argv is not None else sys.argv[1:]
-    try:
-        app(args=args, prog_name="mediaguard", standalone_mode=True)
-    except SystemExit as done:
-        code = done.code
-        return code if isinstance(code, int) else (0 if code is None else EXIT_USAGE)
-    except MediaguardError as err:
-        # Escaped: messages quote things like 'mediaguard[ray]' that are not markup.
-        _err.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True)
-        return EXIT_USAGE
-    return 0
+    return run(app, list(argv) if argv is not None else sys.argv[1:])
 
 
 if __name__ == "__main__":
