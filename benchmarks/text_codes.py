@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.text import builders  # noqa: E402
-from tests.text.measure import cer  # noqa: E402
+from tests.text import builders
+from tests.text.measure import cer
 
 SIZES = (10, 12, 14, 20, 28, 40, 56)
 FONTS = tuple(builders.FONTS)
@@ -108,7 +108,8 @@ def ocr(long_side: int, input_size: int, detect_size: int) -> None:
         f"OCR: {len(corpus)} images, {long_side} px long side, {lines_per_size} lines per "
         f"size; mediaguard input_size {input_size}, detect_size {detect_size}"
     )
-    print("| font size (px) | recall mediaguard | recall RapidOCR | CER mediaguard | CER RapidOCR |")
+    header = ("font size (px)", "recall mediaguard", "recall RapidOCR", "CER mediaguard")
+    print("| " + " | ".join(header) + " | CER RapidOCR |")
     print("|---|---|---|---|---|")
     for size in SIZES:
         print(
@@ -192,7 +193,7 @@ def codes(folder: Path | None) -> None:
     names = list(readers)
     for working in (512, 1024):
         print(f"\nQR decode rate, frames decoded at {working} px long side (files: 1024 px)")
-        print("| module px in file | blur σ | " + " | ".join(names) + " |")
+        print("| module px in file | blur sigma | " + " | ".join(names) + " |")
         print("|---|---|" + "---|" * len(names))
         for module in modules:
             for blur in blurs:
@@ -236,7 +237,9 @@ def pipeline(folder: Path | None, rounds: int) -> None:
                     codes_ms.append(verdict.timings.codes_ms)
             per[label].append(totals)
     # Median over rounds per image, then the mean over images.
-    mean = {k: statistics.mean(map(statistics.median, zip(*v, strict=True))) for k, v in per.items()}
+    mean = {
+        k: statistics.mean(map(statistics.median, zip(*v, strict=True))) for k, v in per.items()
+    }
     print(f"pipeline: {len(photos)} real photos, {rounds} rounds, one process, default config")
     print(f"codes off {mean['off']:.1f} ms/image, codes on {mean['on']:.1f} ms/image")
     print(

@@ -154,3 +154,25 @@ def test_photos_without_text_give_no_words(text_reader: TextReader) -> None:
     for name in ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg"):
         data = builders.encode(builders.photo(name))
         assert [line.text for line in _read(text_reader, data) if len(line.text) > 2] == []
+
+
+def test_only_the_weights_of_rapidocr_are_used(tmp_path: Path) -> None:
+    """A scan with text on never imports rapidocr (nor its downloader) and reads offline."""
+    image = tmp_path / "ad.jpg"
+    image.write_bytes(builders.text_image("rocket.jpg", ("Best prices in town",)).data)
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from mediaguard.config import ScanConfig, TextOptions
+        from mediaguard.scanner import Scanner
+        verdict = Scanner(ScanConfig(text=TextOptions(enabled=True))).scan({str(image)!r})
+        print([t.text for t in verdict.texts])
+        print(sorted(m for m in ("rapidocr", "requests", "omegaconf") if m in sys.modules))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    texts, imported = done.stdout.strip().splitlines()
+    assert "Best prices" in texts
+    assert imported == "[]"
