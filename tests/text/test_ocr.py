@@ -176,3 +176,16 @@ def test_only_the_weights_of_rapidocr_are_used(tmp_path: Path) -> None:
     texts, imported = done.stdout.strip().splitlines()
     assert "Best prices" in texts
     assert imported == "[]"
+
+
+def test_upside_down_lines_are_turned_when_upright_is_on() -> None:
+    drawn = builders.text_image("coffee.png", builders.PHRASES[5:7], size=40, angle=180)
+    frames = media.load(drawn.data, Limits(), 1024).frames
+    turned = TextReader(upright=True)
+    assert [m.name for m in turned.models][-1] == "ppocr-mobile-v2-cls"
+    lines = turned.read(frames)[0]
+    for truth in drawn.texts:
+        error, _ = _best(truth, lines)
+        assert error <= 0.1, (truth, [x.text for x in lines])
+    as_is = TextReader().read(frames)[0]
+    assert min(_best(truth, as_is)[0] for truth in drawn.texts) > 0.2
