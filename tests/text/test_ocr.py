@@ -189,3 +189,15 @@ def test_upside_down_lines_are_turned_when_upright_is_on() -> None:
         assert error <= 0.1, (truth, [x.text for x in lines])
     as_is = TextReader().read(frames)[0]
     assert min(_best(truth, as_is)[0] for truth in drawn.texts) > 0.2
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (2, 3000, 3), (3000, 2, 3), (40, 40, 3)])
+def test_degenerate_frames_give_nothing_and_no_error(
+    text_reader: TextReader, shape: tuple[int, int, int]
+) -> None:
+    from mediaguard.signals.codes import CodeReader
+
+    for fill in (0, 255):
+        frame = Frame(0, None, np.full(shape, fill, np.uint8), 1.0)
+        assert text_reader.read([frame]) == [[]]
+        assert CodeReader().read([frame]) == [[]]
