@@ -154,3 +154,50 @@ def test_photos_without_text_give_no_words(text_reader: TextReader) -> None:
     for name in ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg"):
         data = builders.encode(builders.photo(name))
         assert [line.text for line in _read(text_reader, data) if len(line.text) > 2] == []
+
+
+def test_only_the_weights_of_rapidocr_are_used(tmp_path: Path) -> None:
+    """A scan with text on never imports rapidocr (nor its downloader) and reads offline."""
+    image = tmp_path / "ad.jpg"
+    image.write_bytes(builders.text_image("rocket.jpg", ("Best prices in town",)).data)
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from mediaguard.config import ScanConfig, TextOptions
+        from mediaguard.scanner import Scanner
+        verdict = Scanner(ScanConfig(text=TextOptions(enabled=True))).scan({str(image)!r})
+        print([t.text for t in verdict.texts])
+        print(sorted(m for m in ("rapidocr", "requests", "omegaconf") if m in sys.modules))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    texts, imported = done.stdout.strip().splitlines()
+    assert "Best prices" in texts
+    assert imported == "[]"
+
+
+def test_upside_down_lines_are_turned_when_upright_is_on() -> None:
+    drawn = builders.text_image("coffee.png", builders.PHRASES[5:7], size=40, angle=180)
+    frames = media.load(drawn.data, Limits(), 1024).frames
+    turned = TextReader(upright=True)
+    assert [m.name for m in turned.models][-1] == "ppocr-mobile-v2-cls"
+    lines = turned.read(frames)[0]
+    for truth in drawn.texts:
+        error, _ = _best(truth, lines)
+        assert error <= 0.1, (truth, [x.text for x in lines])
+    as_is = TextReader().read(frames)[0]
+    assert min(_best(truth, as_is)[0] for truth in drawn.texts) > 0.2
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (2, 3000, 3), (3000, 2, 3), (40, 40, 3)])
+def test_degenerate_frames_give_nothing_and_no_error(
+    text_reader: TextReader, shape: tuple[int, int, int]
+) -> None:
+    from mediaguard.signals.codes import CodeReader
+
+    for fill in (0, 255):
+        frame = Frame(0, None, np.full(shape, fill, np.uint8), 1.0)
+        assert text_reader.read([frame]) == [[]]
+        assert CodeReader().read([frame]) == [[]]

@@ -9,13 +9,15 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
+import segno
 from PIL import Image
 
 from mediaguard.cli import EXIT_OK, main
 from mediaguard.config import CodeOptions, ScanConfig, TextOptions
 from mediaguard.errors import ConfigError
+from mediaguard.media.limits import Limits
 from mediaguard.scanner import Scanner
-from mediaguard.verdict import json_schema
+from mediaguard.verdict import Verdict, json_schema
 from video.builders import VideoSpec, write_video
 
 from . import builders
@@ -147,3 +149,18 @@ def test_models_lists_the_ocr_models_and_their_licence(capsys: pytest.CaptureFix
     assert "PaddleOCR" in out
     assert "Apache-2.0" in out
     assert "zxing-cpp" in out
+
+
+def test_a_binary_junk_code_leaves_the_verdict_valid() -> None:
+    junk = bytes(range(256)) * 4
+    buffer = io.BytesIO()
+    segno.make(junk, error="l", mode="byte").save(buffer, kind="png", scale=4, border=4)
+    with Image.open(buffer) as img:
+        base = builders.photo("astronaut.png", 1600)
+        base.paste(img.convert("RGB"), (100, 100))
+    verdict = Scanner(ScanConfig(limits=Limits(working_size=1600))).scan(builders.encode(base))
+    (code,) = verdict.codes
+    assert (code.content, code.length, code.truncated) == ("binary", 1024, True)
+    assert code.urls == []
+    assert Verdict.model_validate_json(verdict.to_json()) == verdict
+    jsonschema.validate(verdict.model_dump(mode="json"), json_schema())
