@@ -13,9 +13,11 @@ that a hash matching suspiciously many items can be quarantined.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -132,7 +134,30 @@ class ListMatcher:
             VideoIndex(), 0, 0,
         )  # fmt: skip
 
+    @contextmanager
+    def _cache_lock(self, mode: int) -> Iterator[None]:
+        """Hold the cache folder's lock: shared to load, exclusive to save.
+
+        Every process scanning with this store shares the folder; without the lock two
+        saves collide, and a load between the files of one save reads indexes of two
+        generations, so entries could go unmatched.
+        """
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        with (self.index_dir / "lock").open("a") as handle:
+            fcntl.flock(handle, mode)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def _load(self) -> _Indexes:
+        try:
+            with self._cache_lock(fcntl.LOCK_SH):
+                return self._read_cache()
+        except OSError:
+            return self._empty()
+
+    def _read_cache(self) -> _Indexes:
         state_file = self.index_dir / "state.json"
         try:
             state = json.loads(state_file.read_text())
@@ -151,16 +176,16 @@ class ListMatcher:
             return self._empty()
 
     def _save(self) -> None:
-        self.index_dir.mkdir(parents=True, exist_ok=True)
         idx = self._indexes
-        idx.md5.save(self.index_dir / "md5.idx")
-        idx.sha256.save(self.index_dir / "sha256.idx")
-        idx.pdq.save(self.index_dir / "pdq.idx")
-        idx.vpdq.save(self.index_dir / "vpdq.idx")
-        state = {"version": _STATE_VERSION, "max_id": idx.max_id, "count": idx.count}
-        tmp = self.index_dir / "state.json.tmp"
-        tmp.write_text(json.dumps(state))
-        tmp.replace(self.index_dir / "state.json")
+        with self._cache_lock(fcntl.LOCK_EX):
+            idx.md5.save(self.index_dir / "md5.idx")
+            idx.sha256.save(self.index_dir / "sha256.idx")
+            idx.pdq.save(self.index_dir / "pdq.idx")
+            idx.vpdq.save(self.index_dir / "vpdq.idx")
+            state = {"version": _STATE_VERSION, "max_id": idx.max_id, "count": idx.count}
+            tmp = self.index_dir / "state.json.tmp"
+            tmp.write_text(json.dumps(state))
+            tmp.replace(self.index_dir / "state.json")
 
     def _index(self, base: _Indexes, entries: Iterable[EntryInfo]) -> _Indexes:
         max_id, count = base.max_id, base.count
