@@ -21,6 +21,7 @@ import logging
 import re
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -113,6 +114,17 @@ def serve(
 # ------------------------------------------------------------------------ worker
 
 
+def _stop_on_signal(stop_event: threading.Event) -> None:
+    """Make SIGTERM and Ctrl-C ask the workers to stop after the current input."""
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger("mediaguard.service").info("signal %d: stopping", signum)
+        stop_event.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
 def worker(
     settings_file: SettingsOption = None,
     threads: Annotated[
@@ -166,6 +178,7 @@ def worker(
         shown = _check_schema(settings)
         runtime = ServiceRuntime.open(settings)
         pool = BackgroundWorkers(runtime, workers=threads, dispatchers=1 if webhooks else 0)
+        _stop_on_signal(pool.stop_event)
     else:
         from mediaguard.engines.ray_workers import RayJobWorkers
 
@@ -177,14 +190,10 @@ def worker(
             threads=threads,
             webhooks=webhooks,
         )
+        # From here on SIGTERM stops gracefully, also while Ray is starting.
+        _stop_on_signal(pool.stop_event)
         shown = _check_schema(settings)
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        logging.getLogger("mediaguard.service").info("signal %d: stopping", signum)
-        pool.stop_event.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     try:
         pool.start()
         if isinstance(pool, BackgroundWorkers):
