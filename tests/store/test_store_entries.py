@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import gc
 import itertools
+import re
 import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from fractions import Fraction
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 
+from mediaguard.match.types import HashFormatError
+from mediaguard.match.video import FrameHash
 from mediaguard.store import (
     AddResult,
     EntryInfo,
-    FrameHash,
     InvalidInputError,
     NewEntry,
     Store,
@@ -34,7 +37,7 @@ def md5(i: int) -> str:
 
 
 def frames(n: int, seed: int = 0) -> tuple[FrameHash, ...]:
-    return tuple(FrameHash(i, i * 1000, pdq(seed * 1000 + i), 90) for i in range(n))
+    return tuple(FrameHash(i, Fraction(i), pdq(seed * 1000 + i), 90) for i in range(n))
 
 
 @pytest.fixture
@@ -89,23 +92,32 @@ def test_new_entry_validation_names_the_field(kwargs: dict[str, Any], field: str
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "field"),
+    ("kwargs", "message", "error"),
     [
-        pytest.param({"frame_index": -1}, "frame_index", id="index-negative"),
-        pytest.param({"time_ms": -5}, "time_ms", id="time-negative"),
-        pytest.param({"quality": 101}, "quality", id="quality-high"),
-        pytest.param({"pdq": "00"}, "frame pdq", id="pdq-short"),
+        pytest.param({"index": -1}, "FrameHash.index", ValueError, id="index-negative"),
+        pytest.param({"index": 1.0}, "FrameHash.index", ValueError, id="index-not-integer"),
+        pytest.param(
+            {"time": Fraction(-5, 1000)}, "FrameHash.time", ValueError, id="time-negative"
+        ),
+        pytest.param({"quality": 101}, "FrameHash.quality", ValueError, id="quality-high"),
+        pytest.param({"quality": True}, "FrameHash.quality", ValueError, id="quality-not-integer"),
+        pytest.param({"pdq": "00"}, "invalid pdq hash", HashFormatError, id="pdq-short"),
     ],
 )
-def test_frame_validation_names_the_field(kwargs: dict[str, Any], field: str) -> None:
-    with pytest.raises(InvalidInputError, match=rf"^{field}: "):
-        FrameHash(**{"frame_index": 0, "time_ms": 0, "pdq": pdq(1), "quality": 50, **kwargs})
+def test_frame_validation_names_the_field(
+    kwargs: dict[str, Any], message: str, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match=rf"^{re.escape(message)} "):
+        FrameHash(**{"index": 0, "time": Fraction(0), "pdq": pdq(1), "quality": 50, **kwargs})
 
 
 def test_new_entry_normalises() -> None:
-    entry = NewEntry("vpdq", "AB" * 16, frames=[FrameHash(0, 0, "F" * 64, 100)])
+    entry = NewEntry("vpdq", "AB" * 16, frames=[FrameHash(0, Fraction(0), "f" * 64, 100)])
     assert entry.value == "ab" * 16
-    assert entry.frames == (FrameHash(0, 0, "f" * 64, 100),)
+    assert entry.frames == (FrameHash(0, Fraction(0), "f" * 64, 100),)
+    # A frame hash is lowercase by construction, so an uppercase one never reaches a list.
+    with pytest.raises(HashFormatError, match=r"^FrameHash\.pdq "):
+        FrameHash(0, Fraction(0), "F" * 64, 100)
 
 
 # ------------------------------------------------------------------------- adding

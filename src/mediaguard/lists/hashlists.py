@@ -35,7 +35,7 @@ from mediaguard.paths import data_dir
 from mediaguard.policy.model import ListAction, Quarantine
 from mediaguard.signals.hashes import MIN_PDQ_QUALITY
 from mediaguard.signals.variants import Level
-from mediaguard.store import Store, list_types
+from mediaguard.store import Store
 from mediaguard.store.items import ItemInfo
 from mediaguard.store.list_types import EntryInfo, HashListInfo, NewEntry
 
@@ -59,16 +59,6 @@ class _Indexes:
     count: int
 
 
-def _store_frames(frames: Sequence[FrameHash]) -> tuple[list_types.FrameHash, ...]:
-    return tuple(
-        list_types.FrameHash(f.index, round(f.time * 1000), f.pdq, f.quality) for f in frames
-    )
-
-
-def _match_frames(frames: Sequence[list_types.FrameHash]) -> list[FrameHash]:
-    return [FrameHash(f.frame_index, Fraction(f.time_ms, 1000), f.pdq, f.quality) for f in frames]
-
-
 def to_new_entry(entry: Entry) -> NewEntry:
     """A parsed list line as a store entry; a vPDQ video is keyed by its hashes' SHA-256.
 
@@ -76,10 +66,10 @@ def to_new_entry(entry: Entry) -> NewEntry:
     SHA-256 of the normalised serialisation stands in for one: importing the same
     video twice is then a duplicate, as it should be.
     """
-    frames: tuple[list_types.FrameHash, ...] = ()
+    frames: tuple[FrameHash, ...] = ()
     value = entry.value
     if entry.signal is SignalType.VPDQ:
-        frames = _store_frames(parse_vpdq(entry.value))
+        frames = tuple(parse_vpdq(entry.value))
         value = hashlib.sha256(entry.value.encode()).hexdigest()
     return NewEntry(
         signal_type=entry.signal.value,
@@ -94,7 +84,7 @@ def to_new_entry(entry: Entry) -> NewEntry:
 def to_entry(info: EntryInfo) -> Entry:
     """A stored entry as a list line, for export (vPDQ written back as its frames)."""
     signal = SignalType(info.signal_type)
-    value = format_vpdq(_match_frames(info.frames)) if info.frames else info.value
+    value = format_vpdq(info.frames) if info.frames else info.value
     return Entry(signal, value, info.external_id, info.note, info.added_at)
 
 
@@ -202,7 +192,7 @@ class ListMatcher:
             if rows := by_type.get("pdq"):
                 base.pdq.add([r.id for r in rows], [r.value for r in rows])
             if rows := by_type.get("vpdq"):
-                base.vpdq.add((r.id, _match_frames(r.frames)) for r in rows)
+                base.vpdq.add((r.id, r.frames) for r in rows)
             max_id = max(max_id, chunk[-1].id)
             count += len(chunk)
         return _Indexes(base.md5, base.sha256, base.pdq, base.vpdq, max_id, count)

@@ -21,7 +21,7 @@ from mediaguard.store.errors import (
 )
 from mediaguard.store.facade import Store
 from mediaguard.store.items import ItemInfo
-from mediaguard.store.list_types import AddResult, EntryInfo, FrameHash, HashListInfo, NewEntry
+from mediaguard.store.list_types import AddResult, EntryInfo, HashListInfo, NewEntry
 
 __all__ = [
     "ENV_DATABASE_URL",
@@ -29,7 +29,6 @@ __all__ = [
     "AlreadyExistsError",
     "ConflictError",
     "EntryInfo",
-    "FrameHash",
     "HashListInfo",
     "IdempotencyConflict",
     "InvalidInputError",

@@ -3,7 +3,10 @@
 Kept apart from the repository because the list-file parsers build :class:`NewEntry`
 values line by line, long before anything touches the database: validation happens
 when an entry is constructed, so a parser reading a ten-million-line file reports the
-bad line where it read it, and reading these types needs no engine or table.
+bad line where it read it, and reading these types needs no engine or table. A vPDQ
+entry's frames are :class:`mediaguard.match.video.FrameHash`, the type vPDQ matching
+uses, with exact times; only the repository turns a time into the integer milliseconds
+of its column.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from mediaguard.match.video import FrameHash
 from mediaguard.store import validation as check
 from mediaguard.store.errors import InvalidInputError
 from mediaguard.store.models import SIGNAL_TYPES
@@ -40,27 +44,6 @@ class HashListInfo:
     pdq_distance: int
     created_at: datetime
     updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class FrameHash:
-    """One sampled frame of a vPDQ entry: its index, time, PDQ hash and quality.
-
-    Raises:
-        InvalidInputError: when a field is out of range; the message names it.
-    """
-
-    frame_index: int
-    time_ms: int
-    pdq: str
-    quality: int
-
-    def __post_init__(self) -> None:
-        """Check ranges and normalise the hash to lowercase."""
-        check.require_int("frame_index", self.frame_index, 0, None)
-        check.require_int("time_ms", self.time_ms, 0, None)
-        check.require_int("quality", self.quality, 0, 100)
-        object.__setattr__(self, "pdq", check.hex_digits("frame pdq", self.pdq, 64, 64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +90,8 @@ class NewEntry:
                 raise InvalidInputError("frames: a vpdq entry needs at least one frame hash")
             if not all(isinstance(f, FrameHash) for f in frames):
                 raise InvalidInputError("frames: each frame must be a FrameHash")
-            if len({f.frame_index for f in frames}) != len(frames):
-                raise InvalidInputError("frames: frame_index values must be unique")
+            if len({f.index for f in frames}) != len(frames):
+                raise InvalidInputError("frames: frame index values must be unique")
         elif frames:
             raise InvalidInputError(f"frames: only vpdq entries carry frames, not {signal_type}")
         object.__setattr__(self, "frames", frames)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from fractions import Fraction
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -37,12 +38,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from mediaguard.iterutil import chunks
+from mediaguard.match.video import FrameHash
 from mediaguard.store import audit
 from mediaguard.store import validation as check
 from mediaguard.store.base import utcnow
 from mediaguard.store.database import Database, guarded_iter, translated
 from mediaguard.store.errors import AlreadyExistsError, InvalidInputError, NotFoundError
-from mediaguard.store.list_types import AddResult, EntryInfo, FrameHash, HashListInfo, NewEntry
+from mediaguard.store.list_types import AddResult, EntryInfo, HashListInfo, NewEntry
 from mediaguard.store.models import (
     ACTIONS,
     DEFAULT_PDQ_DISTANCE,
@@ -377,8 +379,9 @@ class HashListRepository:
             frames = [
                 {
                     "entry_id": entry_id,
-                    "frame_index": f.frame_index,
-                    "time_ms": f.time_ms,
+                    "frame_index": f.index,
+                    # The column holds whole milliseconds, the precision of a vPDQ line.
+                    "time_ms": round(f.time * 1000),
                     "pdq": f.pdq,
                     "quality": f.quality,
                 }
@@ -557,7 +560,8 @@ class HashListRepository:
         )
         grouped: dict[int, list[FrameHash]] = {}
         for entry_id, index, time_ms, pdq, quality in conn.execute(stmt):
-            grouped.setdefault(entry_id, []).append(FrameHash(index, time_ms, pdq, quality))
+            frame = FrameHash(index, Fraction(time_ms, 1000), pdq, quality)
+            grouped.setdefault(entry_id, []).append(frame)
         return {entry_id: tuple(frames) for entry_id, frames in grouped.items()}
 
     def count_entries(self, list_name: str | None = None, signal_type: str | None = None) -> int:
