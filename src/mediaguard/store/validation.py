@@ -15,12 +15,12 @@ from typing import Final
 from mediaguard.signals.protected import check_name
 from mediaguard.store.errors import InvalidInputError
 
-#: The most rows a page or insert batch may hold.
-MAX_BATCH: Final = 100_000
-#: The most rows a listing may return.
-MAX_LIST: Final = 500
-#: The longest URL (of a webhook endpoint or a job's callback) accepted.
-MAX_URL: Final = 2048
+# The most rows a page or insert batch may hold.
+_MAX_BATCH: Final = 100_000
+# The most rows a listing may return.
+_MAX_LIST: Final = 500
+# The longest URL (of a webhook endpoint or a job's callback) accepted.
+_MAX_URL: Final = 2048
 
 _NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _HEX_RE: Final = re.compile(r"[0-9a-f]+")
@@ -106,18 +106,18 @@ def as_aware(field: str, value: object) -> datetime:
 
 def batch_size(value: object) -> int:
     """Return ``value`` when it is a sensible page or batch size."""
-    return require_int("batch_size", value, 1, MAX_BATCH)
+    return require_int("batch_size", value, 1, _MAX_BATCH)
 
 
 def list_limit(value: object) -> int:
     """Return ``value`` when it is a sensible number of rows for a listing."""
-    return require_int("limit", value, 1, MAX_LIST)
+    return require_int("limit", value, 1, _MAX_LIST)
 
 
 def url(value: object) -> str:
     """Return ``value`` when it is an http(s) URL of a sensible length."""
-    if not isinstance(value, str) or not value or len(value) > MAX_URL:
-        raise InvalidInputError(f"url: expected 1 to {MAX_URL} characters")
+    if not isinstance(value, str) or not value or len(value) > _MAX_URL:
+        raise InvalidInputError(f"url: expected 1 to {_MAX_URL} characters")
     if not value.startswith(("http://", "https://")):
         raise InvalidInputError(f"url: expected an http:// or https:// URL, got {value[:80]!r}")
     return value
