@@ -20,29 +20,25 @@ belong to ``match/`` and ``policy/``; the store only records and counts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
-from fractions import Fraction
 from typing import Any, Final
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Select,
     delete,
     func,
     insert,
-    literal_column,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
 from mediaguard.iterutil import chunks
-from mediaguard.match.video import FrameHash
 from mediaguard.store import audit
 from mediaguard.store import validation as check
 from mediaguard.store.base import utcnow
 from mediaguard.store.database import Database, guarded_iter, translated
+from mediaguard.store.entry_rows import entry_select, insert_batch, page_frames
 from mediaguard.store.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from mediaguard.store.list_types import AddResult, EntryInfo, HashListInfo, NewEntry
 from mediaguard.store.models import (
@@ -52,7 +48,6 @@ from mediaguard.store.models import (
     SIGNAL_TYPES,
     HashEntry,
     HashList,
-    VpdqFrame,
 )
 
 #: Up to this many entries added at once are named in their audit record; a bulk import
@@ -66,20 +61,6 @@ def _added(batch: list[NewEntry], inserted: list[int]) -> dict[str, Any]:
     if len(batch) <= _AUDIT_VALUES:
         data["entries"] = [f"{e.signal_type}:{e.value}" for e in batch]
     return data
-
-
-def _entry_select() -> Select[int, int, str, str, str, str | None, str | None, datetime]:
-    """The columns of :class:`EntryInfo` (less frames), joined to the list's name."""
-    return select(
-        HashEntry.id,
-        HashEntry.list_id,
-        HashList.name,
-        HashEntry.signal_type,
-        HashEntry.value,
-        HashEntry.external_id,
-        HashEntry.note,
-        HashEntry.added_at,
-    ).join(HashList, HashList.id == HashEntry.list_id)
 
 
 class HashListRepository:
@@ -310,7 +291,7 @@ class HashListRepository:
                             f"got {type(entry).__name__}"
                         )
                 position += len(batch)
-                inserted = self._insert_batch(conn, list_id, batch)
+                inserted = insert_batch(self._db, conn, list_id, batch)
                 added += len(inserted)
                 duplicates += len(batch) - len(inserted)
                 if ids is not None:
@@ -324,72 +305,6 @@ class HashListRepository:
                     conn.commit()
             conn.commit()
         return AddResult(added=added, duplicates=duplicates, added_ids=ids)
-
-    def _insert_batch(self, conn: Connection, list_id: int, batch: list[NewEntry]) -> list[int]:
-        """Insert one batch, skipping entries the list already holds; return new ids."""
-        groups: dict[str, dict[str, NewEntry]] = {}
-        for entry in batch:
-            groups.setdefault(entry.signal_type, {}).setdefault(entry.value, entry)
-        ids: list[int] = []
-        for signal_type, by_value in groups.items():
-            ids.extend(self._insert_group(conn, list_id, signal_type, by_value))
-        return ids
-
-    def _insert_group(
-        self, conn: Connection, list_id: int, signal_type: str, by_value: dict[str, NewEntry]
-    ) -> list[int]:
-        """Insert the batch's entries of one signal type; return the ids of the new ones.
-
-        ``RETURNING`` tells exactly which rows were new (``rowcount`` after an
-        ``executemany`` is unreliable across drivers) and gives vPDQ frames their entry
-        ids. Every bound parameter costs the driver time, so what is the same for the
-        whole group (list id, signal type) is inlined, and an optional column is sent only
-        when an entry in the group sets it; an entry without ``added_at`` gets the
-        database's ``CURRENT_TIMESTAMP``.
-        """
-        # Both inlined values come from a closed set (a database id, a validated type).
-        if signal_type not in SIGNAL_TYPES:  # pragma: no cover - NewEntry validated it
-            raise InvalidInputError(f"signal_type: {signal_type!r} is not a signal type")
-        entries = by_value.values()
-        with_external_id = any(e.external_id is not None for e in entries)
-        with_note = any(e.note is not None for e in entries)
-        with_added_at = any(e.added_at is not None for e in entries)
-        now = utcnow()
-        rows: list[dict[str, Any]] = []
-        for e in entries:
-            row: dict[str, Any] = {"value": e.value}
-            if with_external_id:
-                row["external_id"] = e.external_id
-            if with_note:
-                row["note"] = e.note
-            if with_added_at:
-                row["added_at"] = e.added_at or now
-            rows.append(row)
-        stmt = (
-            self._db.insert(HashEntry)
-            .values(
-                list_id=literal_column(str(int(list_id))),
-                signal_type=literal_column(f"'{signal_type}'"),
-            )
-            .on_conflict_do_nothing(index_elements=["list_id", "signal_type", "value"])
-            .returning(HashEntry.id, HashEntry.value)
-        )
-        inserted = conn.execute(stmt, rows).all()
-        if signal_type == "vpdq" and inserted:
-            frames = [
-                {
-                    "entry_id": entry_id,
-                    "frame_index": f.index,
-                    # The column holds whole milliseconds, the precision of a vPDQ line.
-                    "time_ms": round(f.time * 1000),
-                    "pdq": f.pdq,
-                    "quality": f.quality,
-                }
-                for entry_id, value in inserted
-                for f in by_value[value].frames
-            ]
-            conn.execute(insert(VpdqFrame), frames)
-        return [entry_id for entry_id, _ in inserted]
 
     @staticmethod
     def _list_id(conn: Connection, name: str) -> int:
@@ -506,10 +421,10 @@ class HashListRepository:
         with translated("read hash-list entries"), self._db.connect() as conn:
             for chunk in chunks(wanted, 500):
                 rows = conn.execute(
-                    _entry_select().where(HashEntry.id.in_(chunk)).order_by(HashEntry.id)
+                    entry_select().where(HashEntry.id.in_(chunk)).order_by(HashEntry.id)
                 ).all()
                 frames = (
-                    self._frames(conn, [HashEntry.id.in_(chunk)], rows[-1][0])
+                    page_frames(conn, [HashEntry.id.in_(chunk)], rows[-1][0])
                     if any(row[3] == "vpdq" for row in rows)
                     else {}
                 )
@@ -527,11 +442,11 @@ class HashListRepository:
         last = after_id
         while True:
             page_filters = [*filters, HashEntry.id > last]
-            stmt = _entry_select().where(*page_filters).order_by(HashEntry.id).limit(batch_size)
+            stmt = entry_select().where(*page_filters).order_by(HashEntry.id).limit(batch_size)
             with self._db.connect() as conn:
                 rows = conn.execute(stmt).all()
                 frames = (
-                    self._frames(conn, page_filters, rows[-1][0])
+                    page_frames(conn, page_filters, rows[-1][0])
                     if any(row[3] == "vpdq" for row in rows)
                     else {}
                 )
@@ -540,29 +455,6 @@ class HashListRepository:
             if len(rows) < batch_size:
                 return
             last = rows[-1][0]
-
-    @staticmethod
-    def _frames(
-        conn: Connection, page_filters: list[ColumnElement[bool]], last_id: int
-    ) -> dict[int, tuple[FrameHash, ...]]:
-        """The frames of the vPDQ entries on one page, by a range query (no huge IN list)."""
-        stmt = (
-            select(
-                VpdqFrame.entry_id,
-                VpdqFrame.frame_index,
-                VpdqFrame.time_ms,
-                VpdqFrame.pdq,
-                VpdqFrame.quality,
-            )
-            .join(HashEntry, HashEntry.id == VpdqFrame.entry_id)
-            .where(*page_filters, HashEntry.id <= last_id, HashEntry.signal_type == "vpdq")
-            .order_by(VpdqFrame.entry_id, VpdqFrame.frame_index)
-        )
-        grouped: dict[int, list[FrameHash]] = {}
-        for entry_id, index, time_ms, pdq, quality in conn.execute(stmt):
-            frame = FrameHash(index, Fraction(time_ms, 1000), pdq, quality)
-            grouped.setdefault(entry_id, []).append(frame)
-        return {entry_id: tuple(frames) for entry_id, frames in grouped.items()}
 
     def count_entries(self, list_name: str | None = None, signal_type: str | None = None) -> int:
         """Count the entries of one list or all, of one signal type or all.
