@@ -27,8 +27,8 @@ from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.service.settings import ServiceSettings
 from mediaguard.service.uploads import ReceivedFile
 from mediaguard.store import Store, resolve_url
-from mediaguard.store.jobs import JobInfo
 from mediaguard.store.service_models import WebhookEvent
+from mediaguard.store.service_types import JobInfo
 
 PHOTOS = ("astronaut", "camera", "coffee", "chelsea", "rocket", "grace_hopper")
 _OWNER_PID = re.compile(r":(\d+):[0-9a-f]+$")

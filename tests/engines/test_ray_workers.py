@@ -28,7 +28,7 @@ import psutil
 import pytest
 
 from mediaguard.engines.ray_workers import RayJobWorkers
-from mediaguard.store.jobs import JobInfo
+from mediaguard.store.service_types import JobInfo
 from service._support import Received, Receiver, wait_for
 
 from ._workers import Service, owner_pid, photo_batch, start_pool

@@ -18,8 +18,7 @@ import pytest
 from mediaguard.service.auth import create_key
 from mediaguard.store import InvalidInputError, NotFoundError, Store
 from mediaguard.store.errors import IdempotencyConflict
-from mediaguard.store.jobs import NewJobInput
-from mediaguard.store.webhooks import NewEvent
+from mediaguard.store.service_types import NewEvent, NewJobInput
 
 SHA = "ab" * 32
 

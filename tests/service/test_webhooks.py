@@ -25,7 +25,7 @@ from mediaguard.service.webhooks import (
     sign,
     verify_signature,
 )
-from mediaguard.store.webhooks import NewEvent
+from mediaguard.store.service_types import NewEvent
 
 from ._support import SECRET, Keys, LiveServer, Receiver, event_of, wait_for, wait_job
 

@@ -34,7 +34,8 @@ from typing import Final
 
 from mediaguard.service.errors import ApiError
 from mediaguard.store.errors import NotFoundError
-from mediaguard.store.keys import ApiKeyInfo, KeyRepository
+from mediaguard.store.keys import KeyRepository
+from mediaguard.store.service_types import ApiKeyInfo
 
 TOKEN_PREFIX: Final = "mg"
 _TOKEN_RE: Final = re.compile(r"mg_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")

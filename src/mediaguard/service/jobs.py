@@ -42,8 +42,7 @@ from mediaguard.service.uploads import ReceivedFile
 from mediaguard.service.webhooks import Dispatcher, check_target
 from mediaguard.store.base import utcnow
 from mediaguard.store.errors import IdempotencyConflict, StoreError
-from mediaguard.store.jobs import JobInfo, NewJobInput
-from mediaguard.store.webhooks import NewEvent
+from mediaguard.store.service_types import JobInfo, NewEvent, NewJobInput
 from mediaguard.verdict import ScanFailure, ScanResult, Verdict
 
 log = logging.getLogger("mediaguard.service.jobs")

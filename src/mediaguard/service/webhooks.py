@@ -52,7 +52,8 @@ from mediaguard.errors import MediaguardError
 from mediaguard.store import Store
 from mediaguard.store.base import utcnow
 from mediaguard.store.errors import StoreError
-from mediaguard.store.webhooks import DeliveryTask, NewEvent, WebhookRepository
+from mediaguard.store.service_types import DeliveryTask, NewEvent
+from mediaguard.store.webhooks import WebhookRepository
 
 log = logging.getLogger("mediaguard.service.webhooks")
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
@@ -37,72 +36,11 @@ from mediaguard.store.base import utcnow
 from mediaguard.store.database import Database, translated
 from mediaguard.store.errors import IdempotencyConflict, InvalidInputError, NotFoundError
 from mediaguard.store.service_models import JOB_KINDS, JOB_STATES, Job, JobInput
-from mediaguard.store.webhooks import NewEvent, insert_event
+from mediaguard.store.service_types import JobInfo, JobInputInfo, NewEvent, NewJobInput
+from mediaguard.store.webhooks import insert_event
 
 _JOB_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
 _MAX_IDEMPOTENCY_KEY: Final = 255
-
-
-@dataclass(frozen=True, slots=True)
-class NewJobInput:
-    """An uploaded file of a new job, already written to the spool.
-
-    Raises:
-        InvalidInputError: when a field is invalid; the message names it.
-    """
-
-    name: str
-    sha256: str
-    size_bytes: int
-    media_type: str
-
-    def __post_init__(self) -> None:
-        """Validate the fields."""
-        if not isinstance(self.name, str) or not 1 <= len(self.name) <= 1024:
-            raise InvalidInputError("input name: expected 1 to 1024 characters")
-        if not check.is_sha256(self.sha256):
-            raise InvalidInputError(f"input sha256: expected 64 hex digits, got {self.sha256!r}")
-        check.require_int("input size_bytes", self.size_bytes, 0, None)
-        if not isinstance(self.media_type, str) or not 1 <= len(self.media_type) <= 64:
-            raise InvalidInputError("input media_type: expected 1 to 64 characters")
-
-
-@dataclass(frozen=True, slots=True)
-class JobInputInfo:
-    """One stored input of a job, in submission order."""
-
-    position: int
-    name: str
-    sha256: str
-    size_bytes: int
-    media_type: str
-
-
-@dataclass(frozen=True, slots=True)
-class JobInfo:
-    """A job as stored: its state, lease, attempts and (when finished) its result JSON."""
-
-    id: str
-    api_key_id: int
-    idempotency_key: str | None
-    request_sha256: str
-    kind: str
-    state: str
-    attempts: int
-    max_attempts: int
-    progress: int
-    callback_url: str | None
-    lease_owner: str | None
-    lease_expires_at: datetime | None
-    available_at: datetime
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    result: str | None
-    error_code: str | None
-    error_message: str | None
-    inputs: tuple[JobInputInfo, ...] = ()
 
 
 def _job_id(value: object) -> str:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import insert, select, update
@@ -23,30 +21,12 @@ from mediaguard.store.base import utcnow
 from mediaguard.store.database import Database, translated
 from mediaguard.store.errors import InvalidInputError, NotFoundError
 from mediaguard.store.service_models import ApiKey
+from mediaguard.store.service_types import ApiKeyInfo
 
 #: Scopes an API key may carry. ``admin`` implies every other scope.
 SCOPES: Final = ("scan", "lists", "review", "admin")
 
 _KEY_ID_RE: Final = re.compile(r"[0-9a-f]{8,32}")
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKeyInfo:
-    """A stored API key; ``secret_sha256`` is the SHA-256 of the whole token."""
-
-    id: int
-    key_id: str
-    name: str
-    secret_sha256: str
-    scopes: frozenset[str]
-    rate_limit_per_minute: int | None
-    created_at: datetime
-    revoked_at: datetime | None
-
-    @property
-    def active(self) -> bool:
-        """Whether the key is still accepted."""
-        return self.revoked_at is None
 
 
 def _key_id(value: object) -> str:

@@ -13,9 +13,7 @@ count says who won. Every attempt is logged in ``webhook_attempts``.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
@@ -32,112 +30,14 @@ from mediaguard.store.service_models import (
     WebhookEndpoint,
     WebhookEvent,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class NewEvent:
-    """An event to deliver to every subscribed endpoint and to ``urls``.
-
-    Attributes:
-        type: one of ``job.completed``, ``job.failed``, ``hashlist.retro_match``.
-        data: the event's data; it must serialise to JSON.
-        api_key_id: the key that owns the event (a job's submitter), or None for an
-            event about shared state (a hash list), delivered to every endpoint that
-            subscribed to its type.
-        urls: extra one-off targets, such as a job's ``callback_url``.
-        id: the event id every delivery carries (``Mediaguard-Event-Id``).
-    """
-
-    type: str
-    data: Any
-    api_key_id: int | None = None
-    urls: tuple[str, ...] = ()
-    id: str = field(default_factory=lambda: f"evt_{uuid.uuid4().hex}")
-
-    def __post_init__(self) -> None:
-        """Validate the type and that the data serialises."""
-        if self.type not in EVENT_TYPES:
-            raise InvalidInputError(
-                f"event type: expected one of {', '.join(EVENT_TYPES)}, got {self.type!r}"
-            )
-        try:
-            json.dumps(self.data)
-        except (TypeError, ValueError) as err:
-            raise InvalidInputError(f"event data: not serialisable to JSON: {err}") from err
-        for url in self.urls:
-            check.url(url)
-
-
-@dataclass(frozen=True, slots=True)
-class EventInfo:
-    """A stored event; ``body`` is the exact JSON every delivery of it sends."""
-
-    id: str
-    type: str
-    api_key_id: int | None
-    body: str
-    created_at: datetime
-    deliveries: int
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointInfo:
-    """A registered webhook endpoint, without its secret."""
-
-    id: int
-    api_key_id: int
-    url: str
-    events: frozenset[str]
-    created_at: datetime
-    disabled_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryTask:
-    """A claimed delivery: what to send where, signed with which secret.
-
-    ``secret`` is the endpoint's secret, or None for a one-off URL (a job's
-    ``callback_url``), which is signed with the server's signing secret.
-    """
-
-    delivery_id: int
-    event_id: str
-    event_type: str
-    body: str
-    url: str
-    secret: str | None
-    attempt: int
-    lease_owner: str
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptInfo:
-    """One logged HTTP attempt of a delivery."""
-
-    attempt: int
-    started_at: datetime
-    duration_ms: float
-    status_code: int | None
-    error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryInfo:
-    """A delivery with its attempt log."""
-
-    id: int
-    event_id: str
-    event_type: str
-    endpoint_id: int | None
-    url: str
-    state: str
-    attempts: int
-    next_attempt_at: datetime
-    last_status_code: int | None
-    last_error: str | None
-    created_at: datetime
-    delivered_at: datetime | None
-    log: tuple[AttemptInfo, ...] = ()
+from mediaguard.store.service_types import (
+    AttemptInfo,
+    DeliveryInfo,
+    DeliveryTask,
+    EndpointInfo,
+    EventInfo,
+    NewEvent,
+)
 
 
 def insert_event(conn: Connection, event: NewEvent, now: datetime) -> EventInfo:

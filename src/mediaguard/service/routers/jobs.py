@@ -20,7 +20,7 @@ from mediaguard.service.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from mediaguard.service.routers._bodies import upload_body
 from mediaguard.service.schemas import JobPublic, JobState
 from mediaguard.service.uploads import receive
-from mediaguard.store.jobs import JobInfo
+from mediaguard.store.service_types import JobInfo
 
 router = APIRouter(tags=["jobs"])
 
