@@ -241,14 +241,13 @@ def keys_create(
     """Create an API key and print it once; only its SHA-256 is stored."""
     from mediaguard.service.auth import create_key
     from mediaguard.service.errors import ApiError
-    from mediaguard.store.service_repo import ServiceStore
 
     limit = _rate_limit(rate_limit)
     with open_store(settings_file, database) as store:
         store.check_current()
         try:
             info, token = create_key(
-                ServiceStore(store), scopes.split(","), name=name, rate_limit_per_minute=limit
+                store.keys, scopes.split(","), name=name, rate_limit_per_minute=limit
             )
         except ApiError as err:
             raise ConfigError(f"--scopes: {err.message}") from err
@@ -266,22 +265,20 @@ def keys_revoke(
     database: DatabaseOption = None,
 ) -> None:
     """Revoke a key at once; its jobs and delivery logs are kept."""
-    from mediaguard.store.service_repo import ServiceStore
 
     with open_store(settings_file, database) as store:
         store.check_current()
-        info = ServiceStore(store).revoke_key(key_id)
+        info = store.keys.revoke_key(key_id)
     stderr.print(f"revoked key {info.key_id}")
 
 
 @keys_app.command("ls")
 def keys_ls(settings_file: SettingsOption = None, database: DatabaseOption = None) -> None:
     """List keys: id, name, scopes, rate limit, created, revoked."""
-    from mediaguard.store.service_repo import ServiceStore
 
     with open_store(settings_file, database) as store:
         store.check_current()
-        keys = ServiceStore(store).keys()
+        keys = store.keys.keys()
     table = Table(title="API keys")
     for column in ("key id", "name", "scopes", "rate limit", "created", "revoked"):
         table.add_column(column)
