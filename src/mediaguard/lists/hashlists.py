@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Final, TextIO
 
 from mediaguard.errors import MediaguardError
 from mediaguard.iterutil import chunks
+from mediaguard.lists import media
 from mediaguard.lists.query import EditHash, MatchOutcome, MatchQuery
 from mediaguard.match.formats import LineError, ListFormat, iter_entries, write_entries
 from mediaguard.match.index import ExactIndex, PDQIndex
@@ -289,10 +290,11 @@ class ListMatcher:
             ]
             for video in idx.vpdq.query(frames, max_distance=radius):
                 keep(video.entry_id, video.distance, None, video.frame)
-        matches = tuple(self._matches(hits))
-        notes: tuple[str, ...] = ()
+        resolved, dropped = media.resolve(self.store, self._matches(hits), query.frames)
+        matches = tuple(resolved)
+        notes = tuple(dropped)
         if query.pdq and not usable and len(idx.pdq):
-            notes = (
+            notes += (
                 f"no frame has PDQ quality of at least {MIN_PDQ_QUALITY}: "
                 "not matched against PDQ lists",
             )
@@ -499,14 +501,24 @@ def retro_match(store: Store, entries: Sequence[EntryInfo]) -> Iterator[RetroMat
 
 
 def export_file(
-    store: Store, list_name: str, stream: TextIO, fmt: ListFormat | str = ListFormat.HMA
+    store: Store,
+    list_name: str,
+    stream: TextIO,
+    fmt: ListFormat | str = ListFormat.HMA,
+    *,
+    with_crops: bool = False,
 ) -> int:
     """Write a list's entries in one of the import formats; returns the count written.
+
+    The crops stored with added pictures are left out unless ``with_crops``: another
+    system receiving the list would take them for pictures of their own.
 
     Raises:
         NotFoundError: when the list does not exist.
     """
-    return write_entries(stream, (to_entry(e) for e in store.lists.iter_entries(list_name)), fmt)
+    crops = set() if with_crops else store.list_media.derived_ids(list_name)
+    entries = (to_entry(e) for e in store.lists.iter_entries(list_name) if e.id not in crops)
+    return write_entries(stream, entries, fmt)
 
 
 __all__ = [

@@ -17,6 +17,7 @@ from mediaguard.store.database import Database
 from mediaguard.store.items import ItemRepository
 from mediaguard.store.jobs import JobRepository
 from mediaguard.store.keys import KeyRepository
+from mediaguard.store.list_media import ListMediaRepository
 from mediaguard.store.lists import HashListRepository
 from mediaguard.store.review import ReviewRepository
 from mediaguard.store.reviewers import ReviewerRepository
@@ -33,6 +34,7 @@ class Store:
 
     Attributes:
         lists: hash lists and their entries.
+        list_media: the crops and reduced copies of pictures added to lists.
         items: scanned items and match hits.
         keys: API keys.
         jobs: the job queue and its leases.
@@ -46,6 +48,7 @@ class Store:
         """Build every repository on ``db``; prefer :meth:`open`."""
         self.db = db
         self.lists = HashListRepository(db)
+        self.list_media = ListMediaRepository(db)
         self.items = ItemRepository(db)
         self.keys = KeyRepository(db)
         self.jobs = JobRepository(db)

@@ -46,6 +46,7 @@ from mediaguard.store.models import (
     DEFAULT_PDQ_DISTANCE,
     MAX_PDQ_DISTANCE,
     SIGNAL_TYPES,
+    DerivedEntry,
     HashEntry,
     HashList,
 )
@@ -341,12 +342,14 @@ class HashListRepository:
         with self._db.begin() as conn:
             list_id = self._list_id(conn, list_name)
             for chunk in chunks(values, 500):
-                stmt = delete(HashEntry).where(
-                    HashEntry.list_id == list_id, HashEntry.value.in_(chunk)
-                )
+                chosen = [HashEntry.list_id == list_id, HashEntry.value.in_(chunk)]
                 if signal_type is not None:
-                    stmt = stmt.where(HashEntry.signal_type == signal_type)
-                removed += conn.execute(stmt).rowcount
+                    chosen.append(HashEntry.signal_type == signal_type)
+                # A listed picture's stored crops go with it, or they would still match.
+                parents = select(HashEntry.id).where(*chosen)
+                crops = select(DerivedEntry.entry_id).where(DerivedEntry.parent_id.in_(parents))
+                conn.execute(delete(HashEntry).where(HashEntry.id.in_(crops)))
+                removed += conn.execute(delete(HashEntry).where(*chosen)).rowcount
             if removed:
                 conn.execute(
                     update(HashList).where(HashList.id == list_id).values(updated_at=utcnow())

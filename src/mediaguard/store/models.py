@@ -25,6 +25,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -92,6 +93,34 @@ class HashEntry(Base):
     external_id: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
+
+
+class DerivedEntry(Base):
+    """Marks a hash entry as a standard crop of a listed picture (its parent entry).
+
+    A match on it is reported as a match on the parent, and it goes when the parent goes.
+    """
+
+    __tablename__ = "derived_entries"
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("hash_entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    parent_id: Mapped[int] = mapped_column(
+        ForeignKey("hash_entries.id", ondelete="CASCADE"), index=True
+    )
+    variant: Mapped[str] = mapped_column(String(64))
+
+
+class EntryPicture(Base):
+    """A reduced copy (JPEG) of a listed picture, to verify near-threshold copies of it."""
+
+    __tablename__ = "entry_pictures"
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("hash_entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    jpeg: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class VpdqFrame(Base):
