@@ -217,7 +217,7 @@ def regions(pixels: npt.NDArray[np.uint8], level: Level) -> list[Region]:
 
 
 #: Shares cut from every side by the centre crops stored with a listed picture.
-CROP_SHARES: Final = (0.05, 0.10, 0.15, 0.20)
+CROP_SHARES: Final = (0.025, 0.05, 0.10, 0.15, 0.20)
 #: Share cut from one side only by the off-centre crops.
 SIDE_SHARE: Final = 0.10
 #: Width-to-height ratios of the aspect crops (a square, 4:5 portrait, 16:9 landscape).
@@ -228,9 +228,9 @@ def standard_crops(height: int, width: int) -> list[Region]:
     """The crops stored with a listed picture, so that a cropped repost matches it.
 
     A crop cannot be undone from the scanned copy (what was cut is gone), so the list
-    side keeps the hashes of the crops people make: the centre at 5, 10, 15 and 20 %
+    side keeps the hashes of the crops people make: the centre at 2.5, 5, 10, 15 and 20 %
     per side, 10 % off one side, and centred aspect crops to 1:1, 4:5 and 16:9 where
-    the picture is not already of that shape. At most 11 regions, each at least
+    the picture is not already of that shape. At most 12 regions, each at least
     ``_MIN_SIDE`` on a side.
     """
     found: list[Region] = []
@@ -241,7 +241,9 @@ def standard_crops(height: int, width: int) -> list[Region]:
 
     for share in CROP_SHARES:
         dy, dx = round(height * share), round(width * share)
-        add(f"centre crop {share:.0%} per side", dy, height - dy, dx, width - dx)
+        add(
+            f"centre crop {share:.1%} per side".replace(".0%", "%"), dy, height - dy, dx, width - dx
+        )
     dy, dx = round(height * SIDE_SHARE), round(width * SIDE_SHARE)
     add(f"{SIDE_SHARE:.0%} cut from the top", dy, height, 0, width)
     add(f"{SIDE_SHARE:.0%} cut from the bottom", 0, height - dy, 0, width)
