@@ -145,3 +145,25 @@ def test_a_near_threshold_edited_copy_is_checked_against_the_picture(
     assert bool(notes) is not kept
     if not kept:
         assert "the listed picture does not match" in notes[0]
+
+
+def test_a_cropped_captioned_repost_is_blocked_and_says_how(
+    listed: list[Path], photos: Any, tmp_path: Path
+) -> None:
+    from signals.edits import captioned
+
+    copy = _jpeg(
+        captioned(crop(photos.pixels("coffee"), 0.1, 0.1, 0.1, 0.1), 0.2, top=True),
+        tmp_path / "meme.jpg",
+    )
+
+    code, (verdict,) = _scan([copy], tmp_path / "v.jsonl")
+
+    assert code == EXIT_FLAGGED
+    assert verdict["decision"] == "block"
+    (match,) = [m for m in verdict["matches"] if m["signal"] == "pdq"]
+    assert match["variant"] == "caption bar removed (top), then centre crop 10% per side"
+    assert (
+        "as an edited copy (caption bar removed (top), then centre crop 10%"
+        in (verdict["reasons"][0]["message"])
+    )
