@@ -37,6 +37,7 @@ from mediaguard.errors import (
     UnsupportedMedia,
 )
 from mediaguard.match.types import HashFormatError
+from mediaguard.service.outbound import FetchError, FetchRefused, FetchTooLarge
 from mediaguard.service.webhooks import TargetRefused
 from mediaguard.store.repo import (
     AlreadyExistsError,
@@ -97,6 +98,9 @@ _TYPED: Final[tuple[tuple[type[Exception], int, str], ...]] = (
     (HashFormatError, 400, "invalid_hash"),
     (ConfigError, 400, "config_error"),
     (TargetRefused, 400, "webhook_target_refused"),
+    (FetchRefused, 400, "url_refused"),
+    (FetchTooLarge, 413, "fetch_too_large"),
+    (FetchError, 400, "fetch_failed"),
     (IdempotencyConflict, 409, "idempotency_conflict"),
     (StatementError, 409, "not_exportable"),
     (ConflictError, 409, "conflict"),

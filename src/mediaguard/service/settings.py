@@ -196,6 +196,27 @@ class ServiceSettings(BaseSettings):
     webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
+    hma_api: bool = Field(
+        default=True,
+        description="Serve HMA's API (/h, /m, /c) beside /v1, with the same keys and scopes.",
+    )
+    hma_bank_category: str = Field(
+        default="hma",
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+        description="Category of a hash list created as an HMA bank (HMA banks carry none).",
+    )
+    hma_bank_action: Literal["block", "review", "allow"] = Field(
+        default="review", description="Action of a hash list created as an HMA bank."
+    )
+    url_fetch_allow_private: bool = Field(
+        default=False,
+        description="Let /h/hash?url= and /m/lookup?url= fetch from private, loopback or "
+        "link-local addresses. Off by default: it would let API users probe your network.",
+    )
+    url_fetch_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Whole-request limit of a URL fetch."
+    )
+
     rate_limit_per_minute: int = Field(
         default=600,
         ge=0,
