@@ -111,8 +111,10 @@ class Fetcher:
     trusted: frozenset[tuple[str, int]] = frozenset()
     headers: Mapping[str, str] = field(default_factory=dict)
 
-    def get(self, url: str) -> Fetched:
-        """Fetch ``url``; a 2xx body within the cap, else a typed error.
+    def get(self, url: str, headers: Mapping[str, str] | None = None) -> Fetched:
+        """Fetch ``url``; a 2xx body within the cap (or a bodiless 304), else a typed error.
+
+        ``headers`` are sent besides the fetcher's own (conditional requests).
 
         Raises:
             FetchRefused: a URL or redirect target is not allowed.
@@ -125,14 +127,14 @@ class Fetcher:
         with httpcore.ConnectionPool(network_backend=backend, retries=0) as pool:
             current = url
             for _hop in range(_MAX_REDIRECTS + 1):
-                fetched = self._one(pool, current, deadline)
+                fetched = self._one(pool, current, deadline, headers or {})
                 if fetched.status in (301, 302, 303, 307, 308):
                     location = fetched.headers.get("location")
                     if not location:
                         raise FetchFailed(f"{_safe(current)}: redirect without a Location")
                     current = urljoin(current, location)
                     continue
-                if not 200 <= fetched.status < 300:
+                if fetched.status != 304 and not 200 <= fetched.status < 300:
                     raise FetchFailed(f"{_safe(current)}: the server answered {fetched.status}")
                 return fetched
         raise FetchFailed(f"{_safe(url)}: more than {_MAX_REDIRECTS} redirects")
@@ -144,13 +146,19 @@ class Fetcher:
         except TargetRefused as err:
             raise FetchRefused(f"refused to fetch {_safe(url)}: {_reword(err)}") from err
 
-    def _one(self, pool: httpcore.ConnectionPool, url: str, deadline: float) -> Fetched:
+    def _one(
+        self,
+        pool: httpcore.ConnectionPool,
+        url: str,
+        deadline: float,
+        extra: Mapping[str, str],
+    ) -> Fetched:
         self._check(url)
         left = deadline - time.monotonic()
         if left <= 0:
             raise FetchTimeout(f"{_safe(url)}: no complete answer within {self.timeout:g}s")
         headers = [(b"User-Agent", f"mediaguard/{version('mediaguard')}".encode())]
-        headers += [(k.encode(), v.encode()) for k, v in self.headers.items()]
+        headers += [(k.encode(), v.encode()) for k, v in {**self.headers, **extra}.items()]
         timeouts = {"connect": left, "read": left, "write": left, "pool": left}
         try:
             with pool.stream(
@@ -159,7 +167,7 @@ class Fetcher:
                 found = {
                     k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers
                 }
-                if response.status in (301, 302, 303, 307, 308):
+                if response.status in (301, 302, 303, 304, 307, 308):
                     return Fetched(url, response.status, found, b"")
                 declared = found.get("content-length", "")
                 if declared.isdigit() and int(declared) > self.max_bytes:

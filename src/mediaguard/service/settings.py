@@ -34,6 +34,7 @@ from sqlalchemy.exc import ArgumentError
 
 from mediaguard.errors import ConfigError
 from mediaguard.paths import data_dir as default_data_dir
+from mediaguard.service.exchanges.config import ExchangeSettings
 
 #: Values that are never accepted as a secret outside development, case-insensitively.
 PLACEHOLDER_SECRETS: frozenset[str] = frozenset(
@@ -217,6 +218,12 @@ class ServiceSettings(BaseSettings):
         default=30.0, gt=0, le=600, description="Whole-request limit of a URL fetch."
     )
 
+    exchanges: list[ExchangeSettings] = Field(
+        default=[],
+        description="Hash exchanges fetched on a schedule by the workers, as "
+        "[[exchanges]] tables (see docs/service.md).",
+    )
+
     rate_limit_per_minute: int = Field(
         default=600,
         ge=0,
@@ -245,6 +252,9 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Self:
+        names = [exchange.name for exchange in self.exchanges]
+        if len(set(names)) != len(names):
+            raise ValueError("exchanges: two exchanges have the same name")
         if self.webhook_backoff_max_seconds < self.webhook_backoff_base_seconds:
             raise ValueError("webhook_backoff_max_seconds must be >= webhook_backoff_base_seconds")
         if self.environment == "development":

@@ -1,0 +1,61 @@
+"""The exchange schedule: a worker keeps a list fresh from a local drop folder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mediaguard.service.runtime import ServiceRuntime
+from mediaguard.service.settings import ServiceSettings
+from mediaguard.store import audit
+from mediaguard.store.repo import engine_of
+
+from ._support import LiveServer, wait_for
+
+
+def _md5(i: int) -> str:
+    return hashlib.md5(str(i).encode()).hexdigest()
+
+
+def _values(runtime: ServiceRuntime) -> list[str]:
+    if "local" not in {info.name for info in runtime.store.lists()}:
+        return []
+    return sorted(e.value for e in runtime.store.iter_entries("local"))
+
+
+def _fetches(runtime: ServiceRuntime) -> list[audit.AuditEntry]:
+    with engine_of(runtime.store).connect() as conn:
+        return [e for e in audit.entries(conn) if e.action == "exchange.fetch"]
+
+
+@pytest.fixture
+def drop(tmp_path: Path) -> Path:
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def settings_overrides(drop: Path) -> dict[str, Any]:
+    exchange = {"name": "local", "kind": "folder", "list": "local", "path": str(drop)}
+    return {"exchanges": [{**exchange, "every_seconds": 0.2}]}
+
+
+def test_the_worker_refreshes_a_list_on_schedule(
+    live: LiveServer, runtime: ServiceRuntime, drop: Path, settings: ServiceSettings
+) -> None:
+    assert settings.exchanges[0].every_seconds == 0.2
+    (drop / "one.txt").write_text(f"md5 {_md5(1)}\n")
+    wait_for(lambda: _values(runtime) == [_md5(1)])
+    (drop / "two.txt").write_text(f"md5 {_md5(2)}\n")
+    os.utime(drop / "two.txt", ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    wait_for(lambda: _values(runtime) == sorted([_md5(1), _md5(2)]))
+    # Each fetch is audited, the ones that found nothing new included.
+    wait_for(lambda: len(_fetches(runtime)) >= 3)
+    assert {a.data["outcome"] for a in _fetches(runtime)} == {"ok"}
+    assert {a.subject for a in _fetches(runtime)} == {"local"}
