@@ -14,13 +14,13 @@ move while the exchange said more pages follow.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from mediaguard.errors import MediaguardError
 from mediaguard.match.formats import LineError
-from mediaguard.match.types import Entry
+from mediaguard.match.types import Entry, SignalType
 
 
 class ExchangeError(MediaguardError):
@@ -41,11 +41,16 @@ class Page:
 
     ``items`` may be lazy: the runner imports them as they come, inside the page's one
     transaction, so an error raised while they are read rolls the page back.
+    ``removals`` (signal type, value) are what the exchange withdrew; a lazy exchange
+    fills the list while its items are read, and the runner removes them after the
+    import committed (removing is idempotent, so a crash in between is repaired by the
+    next fetch of the same page).
     """
 
     items: Iterable[Entry | LineError]
     cursor: str | None
     more: bool = False
+    removals: list[tuple[SignalType, str]] = field(default_factory=list)
 
 
 class Exchange(Protocol):

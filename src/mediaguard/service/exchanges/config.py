@@ -14,6 +14,12 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+#: The public API bases of the exchanges that have one.
+DEFAULT_URLS: dict[str, str] = {
+    "threatexchange": "https://graph.facebook.com/v21.0",
+    "ncmec": "https://report.cybertip.org/hashsharing",
+}
+
 
 class ExchangeSettings(BaseModel):
     """One exchange: where it fetches from, into which list, how often.
@@ -24,7 +30,7 @@ class ExchangeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="Unique name.")
-    kind: Literal["http", "folder"]
+    kind: Literal["http", "folder", "threatexchange", "ncmec"]
     list: str = Field(
         pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
         description="The hash list the entries land in; created on the first fetch.",
@@ -40,8 +46,9 @@ class ExchangeSettings(BaseModel):
 
     url: SecretStr | None = Field(
         default=None,
-        description="http: the feed URL. A secret, since feeds carry tokens in their query "
-        "strings; messages show it without the query.",
+        description="http: the feed URL; threatexchange and ncmec: the API base (their "
+        "public one by default). A secret, since feeds carry tokens in their query strings; "
+        "messages show it without the query.",
     )
     path: Path | None = Field(default=None, description="folder: the drop directory.")
     format: Literal["auto", "json", "hma", "csv", "plain"] = Field(
@@ -53,6 +60,16 @@ class ExchangeSettings(BaseModel):
     headers: dict[str, SecretStr] = Field(
         default={}, description="http: extra request headers (e.g. Authorization)."
     )
+    token: SecretStr | None = Field(default=None, description="threatexchange: access token.")
+    privacy_group: str | None = Field(
+        default=None, pattern=r"^[0-9]{1,32}$", description="threatexchange: privacy group id."
+    )
+    indicator_types: tuple[str, ...] = Field(
+        default=("HASH_PDQ", "HASH_MD5", "HASH_VIDEO_MD5"),
+        description="threatexchange: the indicator types to fetch.",
+    )
+    username: str | None = Field(default=None, description="ncmec: API user.")
+    password: SecretStr | None = Field(default=None, description="ncmec: API password.")
     allow_private: bool = Field(
         default=False,
         description="Allow the feed's own origin on a private address (an internal feed); "
@@ -71,14 +88,22 @@ class ExchangeSettings(BaseModel):
 
     def feed_url(self) -> str:
         """The URL to request (with any token in it); never log it."""
-        if self.url is None:
-            raise ValueError(f"exchange {self.name!r} has no url")
-        return self.url.get_secret_value()
+        if self.url is not None:
+            return self.url.get_secret_value()
+        if self.kind in DEFAULT_URLS:
+            return DEFAULT_URLS[self.kind]
+        raise ValueError(f"exchange {self.name!r} has no url")
 
     @model_validator(mode="after")
     def _needs(self) -> Self:
         if self.kind == "http" and not self.url:
             raise ValueError(f"exchange {self.name!r}: kind {self.kind} needs a url")
+        if self.kind == "threatexchange" and (self.token is None or not self.privacy_group):
+            raise ValueError(
+                f"exchange {self.name!r}: threatexchange needs token and privacy_group"
+            )
+        if self.kind == "ncmec" and (not self.username or self.password is None):
+            raise ValueError(f"exchange {self.name!r}: ncmec needs username and password")
         if self.kind == "folder" and self.path is None:
             raise ValueError(f"exchange {self.name!r}: kind folder needs a path")
         return self

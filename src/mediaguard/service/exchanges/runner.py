@@ -31,9 +31,11 @@ from mediaguard.errors import MediaguardError
 from mediaguard.lists.hashlists import import_entries
 from mediaguard.match.formats import LineError
 from mediaguard.match.types import Entry
-from mediaguard.service.exchanges.base import Exchange, FeedFormatError, check_order
+from mediaguard.service.exchanges.base import Exchange, FeedFormatError, Page, check_order
 from mediaguard.service.exchanges.config import ExchangeSettings
 from mediaguard.service.exchanges.feeds import FolderDrop, HttpFeed
+from mediaguard.service.exchanges.ncmec import NcmecExchange
+from mediaguard.service.exchanges.threatexchange import ThreatExchange
 from mediaguard.service.hashlists import announce
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.store.base import utcnow
@@ -61,7 +63,11 @@ def open_exchange(settings: ExchangeSettings) -> Exchange:
     """The exchange client for ``settings.kind``."""
     if settings.kind == "http":
         return HttpFeed(settings)
-    return FolderDrop(settings)
+    if settings.kind == "folder":
+        return FolderDrop(settings)
+    if settings.kind == "threatexchange":
+        return ThreatExchange(settings)
+    return NcmecExchange(settings)
 
 
 def _ensure_list(runtime: ServiceRuntime, settings: ExchangeSettings) -> None:
@@ -75,6 +81,17 @@ def _ensure_list(runtime: ServiceRuntime, settings: ExchangeSettings) -> None:
             source=f"exchange:{settings.name}",
             description=f"fetched from the {settings.kind} exchange {settings.name!r}",
         )
+
+
+def _remove(runtime: ServiceRuntime, list_name: str, page: Page) -> int:
+    """Remove what the page withdrew, one signal type at a time (idempotent)."""
+    by_type: dict[str, list[str]] = {}
+    for signal, value in page.removals:
+        by_type.setdefault(signal.value, []).append(value)
+    return sum(
+        runtime.store.remove_entries(list_name, values, signal_type=signal)
+        for signal, values in by_type.items()
+    )
 
 
 class _Counted:
@@ -127,8 +144,10 @@ def fetch_once(
             report = import_entries(
                 runtime.store, settings.list, counted, atomic=True, max_errors_kept=20
             )
+            removed = _remove(runtime, settings.list, page)
             page_events = announce(runtime, settings.list, report)
             data = {
+                "removed": removed,
                 "list": settings.list,
                 "kind": settings.kind,
                 "added": report.added,
