@@ -23,11 +23,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from mediaguard.errors import ConfigError
 from mediaguard.service.exchanges.base import CursorError, ExchangeError, FeedFormatError
 from mediaguard.service.exchanges.config import ExchangeSettings
 from mediaguard.service.exchanges.runner import fetch_once
 from mediaguard.service.outbound import FetchFailed, FetchRefused, FetchTimeout, FetchTooLarge
 from mediaguard.service.runtime import ServiceRuntime
+from mediaguard.service.settings import ServiceSettings
 from mediaguard.store import audit
 from mediaguard.store.exchange_repo import ExchangeRepo
 from mediaguard.store.repo import engine_of
@@ -401,3 +403,26 @@ def test_exchange_settings_are_checked() -> None:
         ExchangeSettings(name="a", kind="folder", list="x")
     with pytest.raises(ValueError, match="name"):
         ExchangeSettings(name="Bad Name", kind="folder", list="x", path=Path("."))
+
+
+def test_exchanges_load_from_the_settings_file(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(
+        'environment = "development"\n'
+        "[[exchanges]]\n"
+        'name = "partner"\nkind = "http"\nlist = "partner"\n'
+        'url = "https://feeds.example.org/h.json?access_token=tok-in-url"\n'
+        'headers = { Authorization = "Bearer tok-in-header" }\n'
+        "[[exchanges]]\n"
+        'name = "drop"\nkind = "folder"\nlist = "manual"\npath = "/srv/drop"\n'
+    )
+    loaded = ServiceSettings.load(path)
+    assert [e.name for e in loaded.exchanges] == ["partner", "drop"]
+    assert loaded.exchanges[0].feed_url().endswith("access_token=tok-in-url")
+    assert "tok-in" not in repr(loaded)
+    path.write_text(
+        path.read_text()
+        + '[[exchanges]]\nname = "drop"\nkind = "folder"\nlist = "x"\npath = "/y"\n'
+    )
+    with pytest.raises(ConfigError, match="same name"):
+        ServiceSettings.load(path)
