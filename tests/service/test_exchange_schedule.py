@@ -59,3 +59,25 @@ def test_the_worker_refreshes_a_list_on_schedule(
     wait_for(lambda: len(_fetches(runtime)) >= 3)
     assert {a.data["outcome"] for a in _fetches(runtime)} == {"ok"}
     assert {a.subject for a in _fetches(runtime)} == {"local"}
+
+
+def test_hma_exchange_status_shows_the_schedule(
+    live: LiveServer, runtime: ServiceRuntime, drop: Path, client: Any, keys: Any
+) -> None:
+    auth = {"Authorization": f"Bearer {keys.lists}"}
+    assert client.get("/c/exchanges", headers=auth).json() == ["local"]
+    shown = client.get("/c/exchange/local", headers=auth).json()
+    assert shown == {
+        "name": "local",
+        "api": "folder",
+        "enabled": True,
+        "bank": "LOCAL",
+        "list": "local",
+        "every_seconds": 0.2,
+    }
+    wait_for(lambda: client.get("/c/exchange/local/status", headers=auth).json()["success"])
+    status = client.get("/c/exchange/local/status", headers=auth).json()
+    assert set(status) == {"last_fetch_time", "checkpoint_time", "success"}
+    assert status["last_fetch_time"] > 0
+    assert client.get("/c/exchange/other/status", headers=auth).status_code == 404
+    assert client.post("/c/exchanges", json={}, headers=auth).status_code == 405

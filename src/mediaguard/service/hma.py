@@ -35,6 +35,7 @@ from mediaguard.match.types import (
 )
 from mediaguard.media import MediaError, load
 from mediaguard.service.errors import ApiError
+from mediaguard.service.exchanges.config import ExchangeSettings
 from mediaguard.service.outbound import Fetcher
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.signals import hashes
@@ -502,6 +503,55 @@ def index_status(runtime: ServiceRuntime, signal_type: str | None) -> dict[str, 
         size = runtime.store.count_entries(signal_type=signal.value)
         status[name] = {"present": size > 0, "built_to": -1, "size": size}
     return status
+
+
+# --------------------------------------------------------------------- exchanges
+
+
+def exchanges(runtime: ServiceRuntime) -> list[str]:
+    """``GET /c/exchanges``: the names of the configured exchanges."""
+    return [e.name for e in runtime.settings.exchanges]
+
+
+def _exchange(runtime: ServiceRuntime, name: str) -> ExchangeSettings:
+    for settings in runtime.settings.exchanges:
+        if settings.name == name:
+            return settings
+    raise ApiError(404, "not_found", f"Exchange '{name}' not found")
+
+
+def exchange(runtime: ServiceRuntime, name: str) -> dict[str, Any]:
+    """``GET /c/exchange/<name>``: its kind, list and whether it runs; never credentials."""
+    settings = _exchange(runtime, name)
+    upper = settings.list.upper() if _LIST.fullmatch(settings.list) else None
+    return {
+        "name": settings.name,
+        "api": settings.kind,
+        "enabled": settings.enabled,
+        "bank": upper,
+        "list": settings.list,
+        "every_seconds": settings.every_seconds,
+    }
+
+
+def exchange_status(runtime: ServiceRuntime, name: str) -> dict[str, Any]:
+    """``GET /c/exchange/<name>/status``: HMA's ``{last_fetch_time, checkpoint_time, success}``.
+
+    ``checkpoint_time`` is the cursor when it is a time (ThreatExchange, NCMEC, a feed
+    with time cursors), else the time of the last successful fetch; 0 when unset.
+    """
+    settings = _exchange(runtime, name)
+    status = ExchangeRepo(runtime.store).status(settings.name)
+    if status is None:
+        return {"last_fetch_time": 0, "checkpoint_time": 0, "success": False}
+    checkpoint = 0
+    if status.cursor is not None and status.cursor.isdigit():
+        checkpoint = int(status.cursor)
+    elif status.last_success_at is not None:
+        checkpoint = int(status.last_success_at.timestamp())
+    last = int(status.last_fetch_at.timestamp()) if status.last_fetch_at else 0
+    success = status.last_error is None and status.last_success_at is not None
+    return {"last_fetch_time": last, "checkpoint_time": checkpoint, "success": success}
 
 
 __all__ = ["CONTENT_TYPES", "HMA_NAMES", "MediaError", "list_name"]

@@ -325,3 +325,34 @@ async def remove_content(
 ) -> dict[str, int]:
     """``{"deleted": n}``."""
     return {"deleted": await run_in_threadpool(hma.remove_content, runtime, bank_name, content_id)}
+
+
+# --------------------------------------------------------------------- exchanges
+
+
+@router.get("/c/exchanges", summary="List exchanges (HMA)", responses=ERROR_RESPONSES)
+async def list_exchanges(runtime: RuntimeDep, principal: ListsKey) -> list[str]:
+    """The exchanges in the settings (they are configured there, not through the API)."""
+    return hma.exchanges(runtime)
+
+
+@router.get(
+    "/c/exchange/{exchange_name}", summary="Get an exchange (HMA)", responses=ERROR_RESPONSES
+)
+async def get_exchange(
+    exchange_name: Annotated[str, Path(max_length=64)], runtime: RuntimeDep, principal: ListsKey
+) -> dict[str, Any]:
+    """An exchange's kind, list and schedule; credentials are never shown."""
+    return hma.exchange(runtime, exchange_name)
+
+
+@router.get(
+    "/c/exchange/{exchange_name}/status",
+    summary="An exchange's last fetch (HMA)",
+    responses=ERROR_RESPONSES,
+)
+async def exchange_status(
+    exchange_name: Annotated[str, Path(max_length=64)], runtime: RuntimeDep, principal: ListsKey
+) -> dict[str, Any]:
+    """``{"last_fetch_time", "checkpoint_time", "success"}``."""
+    return await run_in_threadpool(hma.exchange_status, runtime, exchange_name)
