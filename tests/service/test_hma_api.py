@@ -177,6 +177,8 @@ def test_bank_content(client: httpx.Client, keys: Keys) -> None:
         "/c/bank/TEST_BANK/signal", json={"pdq": PDQ, "note": "from a report"}, headers=auth
     )
     content_id = response.json()["id"]
+    # A hash the bank already holds is not banked twice: its content id comes back.
+    assert _add(client, keys, "TEST_BANK", {"pdq": PDQ}) == content_id
     got = client.get(f"/c/bank/TEST_BANK/content/{content_id}", headers=auth)
     assert got.json() == {
         "id": content_id,

@@ -257,13 +257,24 @@ def add_signals(
         )
         ids.extend(result.added_ids or [])
         if not result.added_ids:
-            ids.extend(
-                e.id
-                for e in runtime.store.iter_entries(info.name, signal.value)
-                if e.value == value
-            )
+            ids.extend(_existing(runtime, info.name, signal, value))
     _changed(runtime)
     return {"id": ids[0], "signals": {HMA_NAMES[s]: v for s, v in parsed.items()}}
+
+
+def _existing(runtime: ServiceRuntime, list_name: str, signal: SignalType, value: str) -> list[int]:
+    """The id of ``value`` already in the list: from the index, not by reading the list."""
+    if runtime.matcher is not None:
+        runtime.matcher.mark_stale()
+        found = [
+            m.entry_id
+            for m in runtime.matcher.lookup(signal, value)
+            if m.list == list_name and m.value == value
+        ]
+        if found:
+            return found[:1]
+    entries = runtime.store.iter_entries(list_name, signal.value)
+    return [next(e.id for e in entries if e.value == value)]
 
 
 def remove_content(runtime: ServiceRuntime, bank: str, content_id: int) -> int:

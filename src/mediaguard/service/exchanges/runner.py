@@ -145,7 +145,9 @@ def fetch_once(
                 runtime.store, settings.list, counted, atomic=True, max_errors_kept=20
             )
             removed = _remove(runtime, settings.list, page)
-            page_events = announce(runtime, settings.list, report)
+            page_events = (
+                announce(runtime, settings.list, report) if report.added or removed else []
+            )
             data = {
                 "removed": removed,
                 "list": settings.list,
