@@ -39,7 +39,7 @@ from mediaguard.policy.model import Policy
 from mediaguard.scanner import Scanner
 from mediaguard.signals.hashes import bits_to_hex
 from mediaguard.store import Store
-from mediaguard.store.repo import NewEntry
+from mediaguard.store.list_types import NewEntry
 
 Edit = Callable[[Image.Image, Image.Image], Image.Image]
 THRESHOLD = 31
@@ -205,11 +205,11 @@ def main() -> None:
     database = f"sqlite:///{work / 'lists.db'}"
     with Store.open(database) as store:
         store.upgrade()
-        store.create_list("listed", category="terrorism", action="block")
-        store.add_entries(
+        store.lists.create_list("listed", category="terrorism", action="block")
+        store.lists.add_entries(
             "listed", [NewEntry("pdq", h, external_id=n) for n, h in originals.items()]
         )
-        ids = {info.external_id: info.id for info in store.iter_entries()}
+        ids = {info.external_id: info.id for info in store.lists.iter_entries()}
     anchor = TEIndex.build([(h, n) for n, h in originals.items()])
     scanners = {v: make_scanner(database, v) for v in ("exact", "all")}
 

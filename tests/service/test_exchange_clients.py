@@ -22,7 +22,6 @@ from mediaguard.service.exchanges.runner import fetch_once
 from mediaguard.service.exchanges.threatexchange import ThreatExchange
 from mediaguard.service.outbound import FetchRefused
 from mediaguard.service.runtime import ServiceRuntime
-from mediaguard.store.exchange_repo import ExchangeRepo
 
 from .test_exchanges import Feed, Reply
 
@@ -46,7 +45,7 @@ def feeds() -> Iterator[Callable[..., Feed]]:
 
 
 def _values(runtime: ServiceRuntime, name: str) -> list[str]:
-    return sorted(e.value for e in runtime.store.iter_entries(name))
+    return sorted(e.value for e in runtime.store.lists.iter_entries(name))
 
 
 # ------------------------------------------------------------------ ThreatExchange
@@ -122,7 +121,7 @@ def test_threatexchange_pages_through_a_range_and_applies_withdrawals(
     assert asked[-1]["start_time"] == ["1000"]
     assert second.added == 1
     assert _values(runtime, "te-shared") == sorted([PDQ_C, MD5_B])
-    entry = next(e for e in runtime.store.iter_entries("te-shared") if e.value == PDQ_C)
+    entry = next(e for e in runtime.store.lists.iter_entries("te-shared") if e.value == PDQ_C)
     assert entry.external_id == "te:5"
 
 
@@ -138,7 +137,7 @@ def test_threatexchange_never_follows_paging_off_its_origin(
     with pytest.raises(FetchRefused, match="origin"):
         fetch_once(runtime, settings, exchange=ThreatExchange(settings, clock=lambda: 1000))
     assert _values(runtime, "te-shared") == []
-    status = ExchangeRepo(runtime.store).status("te")
+    status = runtime.store.exchanges.status("te")
     assert status is not None
     assert status.cursor is None
     assert TOKEN not in (status.last_error or "")
@@ -237,7 +236,7 @@ def test_ncmec_entries_with_basic_auth_and_paging(
     assert _values(runtime, "ncmec") == sorted([MD5_IMAGE, MD5_VIDEO, PDQ_A])
     assert client.deleted == 1
     assert asked == [None, "2001"]
-    listed = runtime.store.get_list("ncmec")
+    listed = runtime.store.lists.get_list("ncmec")
     assert (listed.category, listed.action) == ("csam", "block")
 
 

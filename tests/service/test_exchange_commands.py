@@ -37,7 +37,7 @@ def test_status_and_fetch(
     assert main(["fetch", "drop", "--settings", str(settings)]) == 0
     assert "drop: 1 page(s), 1 added" in _flat(capsys.readouterr().err)
     with Store.open(migrated_url) as store:
-        assert store.count_entries("manual") == 1
+        assert store.lists.count_entries("manual") == 1
     assert main(["status", "--settings", str(settings)]) == 0
     out = _flat(capsys.readouterr().out)
     assert "drop folder manual 3600s 1" in out

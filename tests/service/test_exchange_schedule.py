@@ -13,7 +13,6 @@ import pytest
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.service.settings import ServiceSettings
 from mediaguard.store import audit
-from mediaguard.store.repo import engine_of
 
 from ._support import LiveServer, wait_for
 
@@ -23,14 +22,13 @@ def _md5(i: int) -> str:
 
 
 def _values(runtime: ServiceRuntime) -> list[str]:
-    if "local" not in {info.name for info in runtime.store.lists()}:
+    if "local" not in {info.name for info in runtime.store.lists.lists()}:
         return []
-    return sorted(e.value for e in runtime.store.iter_entries("local"))
+    return sorted(e.value for e in runtime.store.lists.iter_entries("local"))
 
 
 def _fetches(runtime: ServiceRuntime) -> list[audit.AuditEntry]:
-    with engine_of(runtime.store).connect() as conn:
-        return [e for e in audit.entries(conn) if e.action == "exchange.fetch"]
+    return [e for e in runtime.store.audit.audit_entries() if e.action == "exchange.fetch"]
 
 
 @pytest.fixture

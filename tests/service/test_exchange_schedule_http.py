@@ -11,7 +11,6 @@ import pytest
 
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.store import audit
-from mediaguard.store.repo import engine_of
 
 from ._support import LiveServer, wait_for
 from .test_exchanges import Feed, Reply
@@ -56,9 +55,9 @@ def test_a_list_follows_its_http_feed_on_schedule(
     live: LiveServer, runtime: ServiceRuntime, feed: Feed
 ) -> None:
     def values() -> list[str]:
-        if "partner" not in {info.name for info in runtime.store.lists()}:
+        if "partner" not in {info.name for info in runtime.store.lists.lists()}:
             return []
-        return sorted(e.value for e in runtime.store.iter_entries("partner"))
+        return sorted(e.value for e in runtime.store.lists.iter_entries("partner"))
 
     SERVED.append({"signal_type": "md5", "value": _md5(1)})
     wait_for(lambda: values() == [_md5(1)])
@@ -68,8 +67,7 @@ def test_a_list_follows_its_http_feed_on_schedule(
     assert any("cursor=1" in path for path, _ in feed.requests)
 
     def fetches() -> list[audit.AuditEntry]:
-        with engine_of(runtime.store).connect() as conn:
-            return [e for e in audit.entries(conn) if e.action == "exchange.fetch"]
+        return [e for e in runtime.store.audit.audit_entries() if e.action == "exchange.fetch"]
 
     wait_for(lambda: len(fetches()) >= 3)
     assert sum(a.data["added"] for a in fetches()) == 2

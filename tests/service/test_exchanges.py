@@ -31,8 +31,6 @@ from mediaguard.service.outbound import FetchFailed, FetchRefused, FetchTimeout,
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.service.settings import ServiceSettings
 from mediaguard.store import audit
-from mediaguard.store.exchange_repo import ExchangeRepo
-from mediaguard.store.repo import engine_of
 
 
 def _md5(i: int) -> str:
@@ -120,12 +118,11 @@ def _settings(url: str | None = None, **extra: Any) -> ExchangeSettings:
 
 
 def _values(runtime: ServiceRuntime, name: str = "shared") -> list[str]:
-    return sorted(e.value for e in runtime.store.iter_entries(name))
+    return sorted(e.value for e in runtime.store.lists.iter_entries(name))
 
 
 def _fetch_audits(runtime: ServiceRuntime) -> list[audit.AuditEntry]:
-    with engine_of(runtime.store).connect() as conn:
-        return [e for e in audit.entries(conn) if e.action == "exchange.fetch"]
+    return [e for e in runtime.store.audit.audit_entries() if e.action == "exchange.fetch"]
 
 
 def _paged(pages: dict[str | None, dict[str, Any]]) -> Callable[..., Reply]:
@@ -160,15 +157,14 @@ def test_paged_json_feed_is_incremental_resumable_and_audited(
     assert (again.added, again.duplicates) == (0, 0)
     assert feed.requests[-1][0] == "/feed?cursor=3"
     assert _values(runtime) == sorted(_md5(i) for i in (1, 2, 3))
-    listed = runtime.store.get_list("shared")
+    listed = runtime.store.lists.get_list("shared")
     assert (listed.category, listed.action, listed.source) == ("shared", "review", "exchange:feed")
     audits = _fetch_audits(runtime)
     assert [a.data["outcome"] for a in audits] == ["ok", "ok", "ok"]
     assert [a.data["added"] for a in audits] == [2, 1, 0]
     assert all(a.subject == "feed" for a in audits)
     # The entries themselves are audited as every import's are.
-    with engine_of(runtime.store).connect() as conn:
-        assert any(e.action == "hashlist.entries_add" for e in audit.entries(conn))
+    assert any(e.action == "hashlist.entries_add" for e in runtime.store.audit.audit_entries())
 
 
 def test_a_page_fetched_twice_is_idempotent(
@@ -204,7 +200,7 @@ def test_csv_snapshot_uses_etags(runtime: ServiceRuntime, feeds: Callable[..., F
     version.update(etag='"v2"', rows=[1, 2, 3, 4])
     changed = fetch_once(runtime, _settings(f"{feed.url}/list.csv"))
     assert (changed.added, changed.duplicates) == (2, 2)
-    assert ExchangeRepo(runtime.store).status("feed").cursor == 'etag:"v2"'  # type: ignore[union-attr]
+    assert runtime.store.exchanges.status("feed").cursor == 'etag:"v2"'  # type: ignore[union-attr]
 
 
 def test_folder_drop(runtime: ServiceRuntime, tmp_path: Path) -> None:
@@ -344,7 +340,7 @@ def test_bad_feeds_fail_typed_and_leave_the_list_intact(
     ):
         fetch_once(runtime, _settings(f"{feed.url}/feed", **extra))
     assert _values(runtime) == before
-    status = ExchangeRepo(runtime.store).status("feed")
+    status = runtime.store.exchanges.status("feed")
     assert status is not None
     assert status.cursor == "10"
     assert error.__name__ in (status.last_error or "")
@@ -362,8 +358,8 @@ def test_a_page_failing_half_way_imports_nothing(
     feed = feeds(lambda *_: Reply(body=lines.encode()))
     with pytest.raises(FeedFormatError, match="bad line"):
         fetch_once(runtime, _settings(f"{feed.url}/list.txt"))
-    assert runtime.store.count_entries("shared") == 0
-    status = ExchangeRepo(runtime.store).status("feed")
+    assert runtime.store.lists.count_entries("shared") == 0
+    status = runtime.store.exchanges.status("feed")
     assert status is not None
     assert status.cursor is None
     tolerant = fetch_once(runtime, _settings(f"{feed.url}/list.txt", max_bad_lines=5))
@@ -390,7 +386,7 @@ def test_credentials_stay_out_of_reprs_logs_and_the_audit_log(
         fetch_once(runtime, settings)
     assert feed.requests, "the feed was asked"
     assert secret not in caplog.text
-    status = ExchangeRepo(runtime.store).status("feed")
+    status = runtime.store.exchanges.status("feed")
     assert status is not None
     assert secret not in (status.last_error or "")
     assert all(secret not in json.dumps(a.data) for a in _fetch_audits(runtime))

@@ -36,7 +36,6 @@ exchanges_app = typer.Typer(
 def status(settings_file: SettingsOption = None, database: DatabaseOption = None) -> None:
     """Each configured exchange: kind, list, schedule, last fetch, cursor and last error."""
     from mediaguard.store import Store
-    from mediaguard.store.exchange_repo import ExchangeRepo
 
     settings = service_settings(settings_file, database_url=database)
     table = Table(title="hash exchanges")
@@ -44,7 +43,7 @@ def status(settings_file: SettingsOption = None, database: DatabaseOption = None
         table.add_column(column)
     with Store.open(settings.resolved_database_url()) as store:
         store.check_current()
-        repo = ExchangeRepo(store)
+        repo = store.exchanges
         for exchange in settings.exchanges:
             state = repo.status(exchange.name)
             last = (

@@ -74,7 +74,7 @@ def create(
 ) -> None:
     """Create an empty hash list."""
     with open_store(database) as store:
-        info = store.create_list(
+        info = store.lists.create_list(
             name, category, action.value, source=source, description=description,
             pdq_distance=pdq_distance,
         )  # fmt: skip
@@ -88,10 +88,10 @@ def list_lists(database: DatabaseOption = None) -> None:
         table = Table(title="hash lists")
         for column in ("name", "category", "action", "pdq distance", "entries", "source"):
             table.add_column(column)
-        for info in store.lists():
+        for info in store.lists.lists():
             table.add_row(
                 info.name, info.category, info.action, str(info.pdq_distance),
-                str(store.count_entries(info.name)), info.source,
+                str(store.lists.count_entries(info.name)), info.source,
             )  # fmt: skip
     _out.print(table)
 
@@ -100,8 +100,8 @@ def list_lists(database: DatabaseOption = None) -> None:
 def show(name: str, database: DatabaseOption = None) -> None:
     """Show one list: its settings and entries per hash type."""
     with open_store(database) as store:
-        info = store.get_list(name)
-        counts = {s.value: store.count_entries(name, s.value) for s in SignalType}
+        info = store.lists.get_list(name)
+        counts = {s.value: store.lists.count_entries(name, s.value) for s in SignalType}
     table = Table(title=f"hash list {info.name}", show_header=False)
     for key in ("category", "action", "pdq_distance", "source", "description"):
         table.add_row(key, str(getattr(info, key)))
@@ -120,10 +120,10 @@ def remove(
 ) -> None:
     """Delete a list and all its entries."""
     with open_store(database) as store:
-        count = store.count_entries(name)
+        count = store.lists.count_entries(name)
         if not yes and not typer.confirm(f"delete list {name!r} and its {count} entries?"):
             raise typer.Exit(EXIT_USAGE)
-        store.delete_list(name)
+        store.lists.delete_list(name)
     stderr.print(f"deleted list {name!r} ({count} entries)")
 
 

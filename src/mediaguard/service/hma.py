@@ -39,8 +39,7 @@ from mediaguard.service.exchanges.config import ExchangeSettings
 from mediaguard.service.outbound import Fetcher
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.signals import hashes
-from mediaguard.store.exchange_repo import ExchangeRepo
-from mediaguard.store.repo import AlreadyExistsError, HashListInfo, NewEntry, NotFoundError
+from mediaguard.store import AlreadyExistsError, HashListInfo, NewEntry, NotFoundError
 
 #: HMA's names of our signal types, for output.
 HMA_NAMES: Final[Mapping[SignalType, str]] = {
@@ -102,8 +101,8 @@ def _bank(info: HashListInfo, ratio: float) -> dict[str, Any]:
 
 def banks(runtime: ServiceRuntime) -> list[dict[str, Any]]:
     """``GET /c/banks``: every list that has a bank name."""
-    shown = [info for info in runtime.store.lists() if bank_name(info) is not None]
-    ratios = ExchangeRepo(runtime.store).bank_ratios(info.id for info in shown)
+    shown = [info for info in runtime.store.lists.lists() if bank_name(info) is not None]
+    ratios = runtime.store.exchanges.bank_ratios(info.id for info in shown)
     return [_bank(info, ratios[info.id]) for info in shown]
 
 
@@ -114,12 +113,12 @@ def get_bank(runtime: ServiceRuntime, bank: str) -> dict[str, Any]:
         ApiError: 404 when there is no such bank.
     """
     info = _info(runtime, bank)
-    return _bank(info, ExchangeRepo(runtime.store).bank_ratios([info.id])[info.id])
+    return _bank(info, runtime.store.exchanges.bank_ratios([info.id])[info.id])
 
 
 def _info(runtime: ServiceRuntime, bank: str) -> HashListInfo:
     try:
-        return runtime.store.get_list(list_name(bank))
+        return runtime.store.lists.get_list(list_name(bank))
     except NotFoundError as err:
         raise ApiError(404, "not_found", f"bank '{bank}' not found") from err
 
@@ -139,7 +138,7 @@ def create_bank(runtime: ServiceRuntime, bank: str, ratio: float) -> dict[str, A
     _check_ratio(ratio)
     settings = runtime.settings
     try:
-        runtime.store.create_list(
+        runtime.store.lists.create_list(
             name,
             settings.hma_bank_category,
             settings.hma_bank_action,
@@ -149,7 +148,7 @@ def create_bank(runtime: ServiceRuntime, bank: str, ratio: float) -> dict[str, A
     except AlreadyExistsError as err:
         raise ApiError(403, "already_exists", "Bank already exists") from err
     if ratio != 1.0:
-        ExchangeRepo(runtime.store).set_bank_ratio(name, ratio)
+        runtime.store.exchanges.set_bank_ratio(name, ratio)
     _changed(runtime)
     return get_bank(runtime, bank)
 
@@ -175,7 +174,7 @@ def update_bank(
         )
     if ratio is not None:
         _check_ratio(ratio)
-        ExchangeRepo(runtime.store).set_bank_ratio(info.name, ratio)
+        runtime.store.exchanges.set_bank_ratio(info.name, ratio)
         _changed(runtime)
     return get_bank(runtime, bank)
 
@@ -183,7 +182,7 @@ def update_bank(
 def delete_bank(runtime: ServiceRuntime, bank: str) -> None:
     """``DELETE /c/bank/<name>``; deleting a bank that does not exist succeeds, as in HMA."""
     try:
-        runtime.store.delete_list(list_name(bank))
+        runtime.store.lists.delete_list(list_name(bank))
     except NotFoundError:
         return
     _changed(runtime)
@@ -194,7 +193,7 @@ def delete_bank(runtime: ServiceRuntime, bank: str) -> None:
 
 def _content(runtime: ServiceRuntime, bank: str, content_id: int) -> Any:
     info = _info(runtime, bank)
-    found = [e for e in runtime.store.get_entries([content_id]) if e.list_id == info.id]
+    found = [e for e in runtime.store.lists.get_entries([content_id]) if e.list_id == info.id]
     if not found:
         raise ApiError(404, "not_found", f"content '{content_id}' not found")
     return info, found[0]
@@ -209,7 +208,7 @@ def get_content(
         ApiError: 404 without the bank or content.
     """
     info, entry = _content(runtime, bank, content_id)
-    ratio = ExchangeRepo(runtime.store).bank_ratios([info.id])[info.id]
+    ratio = runtime.store.exchanges.bank_ratios([info.id])[info.id]
     body: dict[str, Any] = {
         "id": entry.id,
         "disable_until_ts": 1,
@@ -249,7 +248,7 @@ def add_signals(
             raise ApiError(400, "invalid_signal", f"Invalid {name} signal: {err}") from err
     ids: list[int] = []
     for signal, value in parsed.items():
-        result = runtime.store.add_entries(
+        result = runtime.store.lists.add_entries(
             info.name,
             [NewEntry(signal.value, value, note=note or None)],
             return_ids=True,
@@ -273,7 +272,7 @@ def _existing(runtime: ServiceRuntime, list_name: str, signal: SignalType, value
         ]
         if found:
             return found[:1]
-    entries = runtime.store.iter_entries(list_name, signal.value)
+    entries = runtime.store.lists.iter_entries(list_name, signal.value)
     return [next(e.id for e in entries if e.value == value)]
 
 
@@ -284,10 +283,10 @@ def remove_content(runtime: ServiceRuntime, bank: str, content_id: int) -> int:
         ApiError: 404 without the bank.
     """
     info = _info(runtime, bank)
-    found = [e for e in runtime.store.get_entries([content_id]) if e.list_id == info.id]
+    found = [e for e in runtime.store.lists.get_entries([content_id]) if e.list_id == info.id]
     if not found:
         return 0
-    removed = runtime.store.remove_entries(
+    removed = runtime.store.lists.remove_entries(
         info.name, [found[0].value], signal_type=found[0].signal_type
     )
     _changed(runtime)
@@ -455,10 +454,8 @@ def lookup(
     """
     matches = query(runtime, signal_type, signal)
     kept = _filter_banks(matches, banks)
-    lists = {info.name: info.id for info in runtime.store.lists()}
-    ratios = ExchangeRepo(runtime.store).bank_ratios(
-        lists[m.list] for _b, m in kept if m.list in lists
-    )
+    lists = {info.name: info.id for info in runtime.store.lists.lists()}
+    ratios = runtime.store.exchanges.bank_ratios(lists[m.list] for _b, m in kept if m.list in lists)
     coin = 0.0 if bypass_coinflip else random.Random(seed).random()
     result: dict[str, list[dict[str, Any]]] = {}
     for bank, m in kept:
@@ -511,7 +508,7 @@ def index_status(runtime: ServiceRuntime, signal_type: str | None) -> dict[str, 
         names = {signal_type: names[signal_type]}
     status: dict[str, Any] = {}
     for name, signal in names.items():
-        size = runtime.store.count_entries(signal_type=signal.value)
+        size = runtime.store.lists.count_entries(signal_type=signal.value)
         status[name] = {"present": size > 0, "built_to": -1, "size": size}
     return status
 
@@ -552,7 +549,7 @@ def exchange_status(runtime: ServiceRuntime, name: str) -> dict[str, Any]:
     with time cursors), else the time of the last successful fetch; 0 when unset.
     """
     settings = _exchange(runtime, name)
-    status = ExchangeRepo(runtime.store).status(settings.name)
+    status = runtime.store.exchanges.status(settings.name)
     if status is None:
         return {"last_fetch_time": 0, "checkpoint_time": 0, "success": False}
     checkpoint = 0

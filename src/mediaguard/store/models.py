@@ -7,11 +7,11 @@ PRIMARY KEY`` is SQLite's auto-incrementing rowid). Every timestamp goes through
 :class:`UTCDateTime`, which refuses naive datetimes on the way in and returns aware UTC
 datetimes on the way out, because SQLite stores no zone at all and PostgreSQL answers
 in the session's zone. Allowed values (actions, signal types, decisions, distances) are
-CHECK constraints as well as Python validation in :mod:`mediaguard.store.repo`, so a
+CHECK constraints as well as Python validation in the repositories, so a
 row written by another tool cannot break the readers. Constraint names follow one
 naming convention so that Alembic migrations can address them on both backends.
 
-These ORM classes never leave the store: :mod:`mediaguard.store.repo` hands out frozen
+These ORM classes never leave the store: the repositories hand out frozen
 dataclasses, so no caller holds a session-bound object.
 """
 
@@ -31,8 +31,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-# The exchange, review and service tables are imported so that Base.metadata, which migrations and
-# schema checks read, holds every table whichever module a caller imported first.
+# The exchange, review and service tables are imported so that Base.metadata, which
+# migrations and schema checks read, holds every table whichever module a caller
+# imported first.
 from mediaguard.store import exchange_models as exchange_models
 from mediaguard.store import review_models as review_models
 from mediaguard.store import service_models as service_models

@@ -38,9 +38,9 @@ from mediaguard.service.exchanges.ncmec import NcmecExchange
 from mediaguard.service.exchanges.threatexchange import ThreatExchange
 from mediaguard.service.hashlists import announce
 from mediaguard.service.runtime import ServiceRuntime
+from mediaguard.store import NotFoundError, StoreError
 from mediaguard.store.base import utcnow
-from mediaguard.store.exchange_repo import CursorConflict, ExchangeRepo
-from mediaguard.store.repo import NotFoundError, StoreError
+from mediaguard.store.exchanges import CursorConflict
 
 log = logging.getLogger("mediaguard.service.exchanges")
 
@@ -72,9 +72,9 @@ def open_exchange(settings: ExchangeSettings) -> Exchange:
 
 def _ensure_list(runtime: ServiceRuntime, settings: ExchangeSettings) -> None:
     try:
-        runtime.store.get_list(settings.list)
+        runtime.store.lists.get_list(settings.list)
     except NotFoundError:
-        runtime.store.create_list(
+        runtime.store.lists.create_list(
             settings.list,
             settings.category,
             settings.action,
@@ -89,7 +89,7 @@ def _remove(runtime: ServiceRuntime, list_name: str, page: Page) -> int:
     for signal, value in page.removals:
         by_type.setdefault(signal.value, []).append(value)
     return sum(
-        runtime.store.remove_entries(list_name, values, signal_type=signal)
+        runtime.store.lists.remove_entries(list_name, values, signal_type=signal)
         for signal, values in by_type.items()
     )
 
@@ -129,7 +129,7 @@ def fetch_once(
             before the failing one stay imported, their cursor stored).
         StoreError: the database failed.
     """
-    repo = ExchangeRepo(runtime.store)
+    repo = runtime.store.exchanges
     source = exchange or open_exchange(settings)
     _ensure_list(runtime, settings)
     status = repo.status(settings.name)
@@ -199,7 +199,7 @@ class ExchangeScheduler:
         """Remember the exchanges; nothing runs until :meth:`run`."""
         self.runtime = runtime
         self.exchanges = [e for e in exchanges if e.enabled]
-        self.repo = ExchangeRepo(runtime.store)
+        self.repo = runtime.store.exchanges
 
     def due(self, settings: ExchangeSettings) -> bool:
         """Whether ``settings`` was last fetched at least ``every_seconds`` ago."""

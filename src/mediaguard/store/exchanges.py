@@ -1,8 +1,7 @@
-"""HMA bank settings and exchange fetch state on the store's engine.
+"""HMA bank settings and exchange fetch state: the ``store.exchanges`` repository.
 
-Design note: kept apart from the list and item repository so that the hash-sharing
-features add tables without touching it; it shares the store's engine through
-:func:`mediaguard.store.repo.engine_of` and its error translation. An exchange's cursor
+Design note: the hash-sharing features' own aggregate, apart from the list repository
+whose tables they only refer to (a bank ratio row goes with its list). An exchange's cursor
 moves only by :meth:`ExchangeRepo.record_success`, a compare-and-set on the cursor the
 fetch started from: two fetchers racing on one exchange cannot both advance it, and a
 cursor is never moved by a fetch whose entries did not commit. Each fetch, successful
@@ -21,16 +20,10 @@ from sqlalchemy.exc import IntegrityError
 
 from mediaguard.store import audit
 from mediaguard.store.base import utcnow
+from mediaguard.store.database import Database, translated
+from mediaguard.store.errors import InvalidInputError, NotFoundError, StoreError
 from mediaguard.store.exchange_models import ExchangeState, HmaBank
 from mediaguard.store.models import HashList
-from mediaguard.store.repo import (
-    InvalidInputError,
-    NotFoundError,
-    Store,
-    StoreError,
-    engine_of,
-    translated,
-)
 
 #: The default ratio of a bank that has no row: matching fully on, as HMA creates banks.
 DEFAULT_RATIO = 1.0
@@ -52,12 +45,16 @@ class ExchangeStatus:
     last_error: str | None
 
 
-class ExchangeRepo:
-    """HMA bank ratios and exchange cursors, on ``store``'s database."""
+class ExchangeRepository:
+    """HMA bank ratios and exchange cursors in SQLite or PostgreSQL.
 
-    def __init__(self, store: Store) -> None:
-        """Share ``store``'s engine (one pool, one set of SQLite pragmas)."""
-        self._engine = engine_of(store)
+    Args:
+        db: the open database; the :class:`~mediaguard.store.Store` facade makes one.
+    """
+
+    def __init__(self, db: Database) -> None:
+        """Work on ``db``."""
+        self._db = db
 
     # -- HMA banks --------------------------------------------------------------------
 
@@ -72,7 +69,7 @@ class ExchangeRepo:
         if not ids:
             return ratios
         stmt = select(HmaBank.list_id, HmaBank.enabled_ratio).where(HmaBank.list_id.in_(ids))
-        with translated("read bank ratios"), self._engine.connect() as conn:
+        with translated("read bank ratios"), self._db.connect() as conn:
             ratios.update({int(row[0]): float(row[1]) for row in conn.execute(stmt)})
         return ratios
 
@@ -86,7 +83,7 @@ class ExchangeRepo:
         """
         if not 0.0 <= ratio <= 1.0:
             raise InvalidInputError("enabled_ratio: must be between 0 and 1")
-        with translated(f"set the ratio of {list_name!r}"), self._engine.begin() as conn:
+        with translated(f"set the ratio of {list_name!r}"), self._db.begin() as conn:
             list_id = conn.execute(select(HashList.id).where(HashList.name == list_name)).scalar()
             if list_id is None:
                 raise NotFoundError(f"hash list {list_name!r} does not exist")
@@ -113,7 +110,7 @@ class ExchangeRepo:
             ExchangeState.last_success_at,
             ExchangeState.last_error,
         ).where(ExchangeState.name == name)
-        with translated(f"read exchange {name!r}"), self._engine.connect() as conn:
+        with translated(f"read exchange {name!r}"), self._db.connect() as conn:
             row = conn.execute(stmt).first()
         return ExchangeStatus(*row) if row is not None else None
 
@@ -136,7 +133,7 @@ class ExchangeRepo:
             "last_error": None,
             "updated_at": now,
         }
-        with translated(f"record a fetch of {name!r}"), self._engine.begin() as conn:
+        with translated(f"record a fetch of {name!r}"), self._db.begin() as conn:
             self._ensure(conn, name)
             changed = conn.execute(
                 update(ExchangeState)
@@ -154,7 +151,7 @@ class ExchangeRepo:
             StoreError: when the database fails.
         """
         now = utcnow()
-        with translated(f"record a failed fetch of {name!r}"), self._engine.begin() as conn:
+        with translated(f"record a failed fetch of {name!r}"), self._db.begin() as conn:
             self._ensure(conn, name)
             conn.execute(
                 update(ExchangeState)

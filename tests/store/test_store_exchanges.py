@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from mediaguard.store import Store, audit
-from mediaguard.store.exchange_repo import CursorConflict, ExchangeRepo
-from mediaguard.store.repo import InvalidInputError, NotFoundError, engine_of
+from mediaguard.store import InvalidInputError, NotFoundError, Store, audit
+from mediaguard.store.exchanges import CursorConflict
 
 
 def _audits(store: Store, action: str) -> list[audit.AuditEntry]:
-    with engine_of(store).connect() as conn:
-        return [e for e in audit.entries(conn) if e.action == action]
+    return [e for e in store.audit.audit_entries() if e.action == action]
 
 
 def test_bank_ratios_default_to_one_and_go_with_their_list(store: Store) -> None:
-    repo = ExchangeRepo(store)
-    first = store.create_list("bank_a", "hma", "review")
-    second = store.create_list("bank_b", "hma", "review")
+    repo = store.exchanges
+    first = store.lists.create_list("bank_a", "hma", "review")
+    second = store.lists.create_list("bank_b", "hma", "review")
     assert repo.bank_ratios([first.id, second.id]) == {first.id: 1.0, second.id: 1.0}
     repo.set_bank_ratio("bank_a", 0.25)
     repo.set_bank_ratio("bank_a", 0.5)
@@ -30,13 +28,13 @@ def test_bank_ratios_default_to_one_and_go_with_their_list(store: Store) -> None
         repo.set_bank_ratio("bank_a", 1.5)
     with pytest.raises(NotFoundError):
         repo.set_bank_ratio("no_such", 0.5)
-    store.delete_list("bank_a")
-    recreated = store.create_list("bank_a", "hma", "review")
+    store.lists.delete_list("bank_a")
+    recreated = store.lists.create_list("bank_a", "hma", "review")
     assert repo.bank_ratios([recreated.id]) == {recreated.id: 1.0}
 
 
 def test_cursor_moves_only_from_where_the_fetch_started(store: Store) -> None:
-    repo = ExchangeRepo(store)
+    repo = store.exchanges
     assert repo.status("feed") is None
     repo.record_success("feed", previous=None, cursor="10", data={"added": 3})
     with pytest.raises(CursorConflict):
