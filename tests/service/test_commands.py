@@ -34,9 +34,9 @@ def _flat(text: str) -> str:
 
 def test_db_upgrade_and_current(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "current", "--database", database_url]) == 1
-    assert "expected: 0003" in _flat(capsys.readouterr().out)
+    assert "expected: 0004" in _flat(capsys.readouterr().out)
     assert main(["db", "upgrade", "--database", database_url]) == 0
-    assert "-> 0003" in _flat(capsys.readouterr().err)
+    assert "-> 0004" in _flat(capsys.readouterr().err)
     assert main(["db", "current", "--database", database_url]) == 0
     assert "up to date" in _flat(capsys.readouterr().out)
 

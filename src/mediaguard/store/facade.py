@@ -14,6 +14,7 @@ from typing import Self
 
 from mediaguard.store.audit import AuditLog
 from mediaguard.store.database import Database
+from mediaguard.store.exchanges import ExchangeRepository
 from mediaguard.store.items import ItemRepository
 from mediaguard.store.jobs import JobRepository
 from mediaguard.store.keys import KeyRepository
@@ -42,6 +43,7 @@ class Store:
         reviewers: reviewer accounts and sessions.
         review: the review queue, decisions and appeals.
         audit: the audit chain.
+        exchanges: HMA bank ratios and hash-exchange cursors.
     """
 
     def __init__(self, db: Database) -> None:
@@ -56,6 +58,7 @@ class Store:
         self.reviewers = ReviewerRepository(db)
         self.review = ReviewRepository(db, self.reviewers)
         self.audit = AuditLog(db)
+        self.exchanges = ExchangeRepository(db)
 
     @classmethod
     def open(cls, url: str | None = None) -> Self:
