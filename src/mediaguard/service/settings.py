@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -63,6 +63,28 @@ MIN_SECRET_LENGTH = 16
 
 # Which settings file the next ServiceSettings() reads; set only inside load().
 _SETTINGS_FILE: ContextVar[Path | None] = ContextVar("mediaguard_settings_file", default=None)
+
+
+class RetentionSettings(BaseModel):
+    """``[retention]``: how long what the service writes is kept, in days (0: for ever).
+
+    The defaults keep a month of operations and a year of recorded items (what
+    retroactive matching looks back over). The audit log and review decisions are never
+    pruned, whatever is set here.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    jobs_days: float = Field(default=30.0, ge=0, description="Finished jobs and their results.")
+    events_days: float = Field(
+        default=30.0, ge=0, description="Webhook events and deliveries with nothing pending."
+    )
+    items_days: float = Field(
+        default=365.0, ge=0, description="Recorded scanned items (digests, decision, hits)."
+    )
+    prune_every_hours: float = Field(
+        default=24.0, ge=0, description="How often `mediaguard worker` prunes (0: never)."
+    )
 
 
 class ServiceSettings(BaseSettings):
@@ -152,6 +174,11 @@ class ServiceSettings(BaseSettings):
     keep_media: bool = Field(
         default=False,
         description="Keep uploaded media in the spool after its job finishes (privacy: off).",
+    )
+    retention: RetentionSettings = Field(
+        default=RetentionSettings(),
+        description="How long jobs, events and recorded items are kept (`mediaguard db "
+        "prune`); kept media goes with its job.",
     )
 
     review_queue: bool = Field(

@@ -20,6 +20,7 @@ from mediaguard.store.jobs import JobRepository
 from mediaguard.store.keys import KeyRepository
 from mediaguard.store.list_media import ListMediaRepository
 from mediaguard.store.lists import HashListRepository
+from mediaguard.store.retention import RetentionRepository
 from mediaguard.store.review import ReviewRepository
 from mediaguard.store.reviewers import ReviewerRepository
 from mediaguard.store.webhooks import WebhookRepository
@@ -43,6 +44,7 @@ class Store:
         reviewers: reviewer accounts and sessions.
         review: the review queue, decisions and appeals.
         audit: the audit chain.
+        retention: pruning by age (never the audit chain or decisions).
         exchanges: HMA bank ratios and hash-exchange cursors.
     """
 
@@ -58,6 +60,7 @@ class Store:
         self.reviewers = ReviewerRepository(db)
         self.review = ReviewRepository(db, self.reviewers)
         self.audit = AuditLog(db)
+        self.retention = RetentionRepository(db)
         self.exchanges = ExchangeRepository(db)
 
     @classmethod
