@@ -17,10 +17,10 @@ would otherwise silently find fewer faces, which is a privacy failure. It is run
 mediaguard's own onnxruntime session from :func:`mediaguard.signals.runtime.session`. The
 file declares a fixed 32 x 32 input and lists its weights among the graph inputs, so at
 load time an in-memory copy is made with symbolic input sizes and the weights moved out
-of the inputs (which lets onnxruntime fold the batch norms: about twice as fast); the copy
-is written to a private temporary directory only for as long as the session takes to
-read it. Pre- and post-processing (resize, pad to a multiple of 32, heatmap decoding,
-non-maximum suppression) are numpy, with no OpenCV.
+of the inputs (which lets onnxruntime fold the batch norms: about twice as fast; see
+:mod:`.model_file`); the copy is written to a private temporary directory only for as
+long as the session takes to read it. Pre- and post-processing (resize, pad to a
+multiple of 32, heatmap decoding, non-maximum suppression) are numpy, with no OpenCV.
 
 The windows searched around tracked faces (:func:`search_window`, :func:`reduction`) are
 here too: their corners follow the network's 32-pixel grid and their sizes its smallest
@@ -47,6 +47,7 @@ import numpy as np
 from mediaguard.errors import ConfigError
 from mediaguard.media.types import RGBArray
 from mediaguard.redaction.boxes import FloatArray, Located, box_centre, box_size, iou
+from mediaguard.redaction.model_file import ModelFileError, dynamic_model
 from mediaguard.signals import runtime
 from mediaguard.signals.base import ModelInfo
 from mediaguard.signals.detectors.onnx_model import Boxes, nms, resize_bilinear
@@ -163,50 +164,31 @@ def model_info(weights: Path | None = None) -> ModelInfo:
     )
 
 
-def _dynamic_model(weights: Path) -> bytes:
+def dynamic_model_bytes(weights: Path) -> bytes:
     """CenterFace with symbolic input/output sizes and its weights out of the inputs.
 
     Raises:
-        ConfigError: when ``onnx`` is not installed or the file is not the expected model.
+        ConfigError: when the file cannot be read or is not the expected model.
     """
     try:
-        import onnx
-    except ImportError as err:
-        raise ConfigError(
-            f"the 'onnx' package, needed to load CenterFace, is missing; {_REINSTALL}"
-        ) from err
-    try:
-        model = onnx.load(str(weights))
-    except Exception as err:  # onnx raises protobuf's DecodeError and plain OSErrors
-        raise ConfigError(f"cannot read the CenterFace model {weights}: {err}") from err
-    graph = model.graph
-    names = {init.name for init in graph.initializer}
-    inputs = [value for value in graph.input if value.name not in names]
-    outputs = {value.name for value in graph.output}
-    if [value.name for value in inputs] != [_INPUT] or not set(_OUTPUTS) <= outputs:
-        raise ConfigError(
-            f"{weights} is not the CenterFace model mediaguard expects: "
-            "unexpected input or output names"
+        return dynamic_model(
+            weights.read_bytes(),
+            inputs=[_INPUT],
+            outputs=_OUTPUTS,
+            input_dims=("batch", None, "height", "width"),
+            output_dims=("batch", None, "out_height", "out_width"),
         )
-    _symbolic(inputs[0], ("batch", None, "height", "width"))
-    for value in graph.output:
-        _symbolic(value, ("batch", None, "out_height", "out_width"))
-    del graph.input[:]
-    graph.input.extend(inputs)
-    serialized: bytes = model.SerializeToString()
-    return serialized
-
-
-def _symbolic(value: Any, names: tuple[str | None, ...]) -> None:
-    for dim, name in zip(value.type.tensor_type.shape.dim, names, strict=False):
-        if name is not None:
-            dim.ClearField("dim_value")
-            dim.dim_param = name
+    except OSError as err:
+        raise ConfigError(f"cannot read the CenterFace model {weights}: {err}") from err
+    except ModelFileError as err:
+        raise ConfigError(
+            f"{weights} is not the CenterFace model mediaguard expects: {err}"
+        ) from err
 
 
 def _load_session(weights: Path) -> Any:
     verified(weights)
-    model = _dynamic_model(weights)
+    model = dynamic_model_bytes(weights)
     # runtime.session takes a path; the rewritten model lives on disk only while the
     # session reads it, in a directory no other user can read.
     with tempfile.TemporaryDirectory(prefix="mediaguard-centerface-") as folder:
@@ -227,8 +209,8 @@ class FaceDetector:
             file must have the same SHA-256.
 
     Raises:
-        ConfigError: when the weights or the ``onnx`` package are missing, or the file's
-            checksum is not the expected one.
+        ConfigError: when the weights are missing, or the file's checksum is not the
+            expected one.
     """
 
     def __init__(self, weights: Path | None = None) -> None:
