@@ -7,9 +7,11 @@ Runs, on the same file and in one run:
 
 Both are timed from process start to exit (model loading included) and reported as
 frames per second of the input, with the ratio. The two run alternately ``--repeat``
-times and the best run of each counts, which keeps other load on a shared machine from
-favouring either. CPU time (user + system, all threads) is printed too: it is what
-another load on a shared machine distorts least. Target: >= 5x deface's fps.
+times (deface, mediaguard, deface, ...), which keeps other load on a shared machine from
+favouring either; the ratio of each pair of neighbouring runs is printed with its
+minimum, median and maximum, next to the best run of each and the load average before
+and after. CPU time (user + system, all threads) is printed too: it is what another
+load on a shared machine distorts least. Target: >= 5x deface's fps.
 
 Coverage: the reference faces are those CenterFace finds at full resolution, threshold
 0.5, on every original frame (a confident, full-detail search, with the same weights
@@ -26,8 +28,10 @@ Usage: python benchmarks/redact_video.py FILE [--repeat N] [--skip-deface] [--ke
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -113,7 +117,7 @@ def main() -> None:
     parser.add_argument("file", type=Path)
     parser.add_argument("--skip-deface", action="store_true", help="time mediaguard only")
     parser.add_argument("--keep", action="store_true", help="keep the outputs in /tmp")
-    parser.add_argument("--repeat", type=int, default=2, help="alternating runs of each")
+    parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each")
     args = parser.parse_args()
     source: Path = args.file
     frames = count_frames(source)
@@ -129,17 +133,31 @@ def main() -> None:
         anchor_cmd = [str(deface), str(source), "-o", str(folder / "deface.mp4")]
         ours_runs: list[tuple[float, float]] = []
         anchor_runs: list[tuple[float, float]] = []
+        load_before = os.getloadavg()
         for _ in range(args.repeat):
-            ours_runs.append(timed(ours_cmd))
             if not args.skip_deface:
                 anchor_runs.append(timed(anchor_cmd))
+            ours_runs.append(timed(ours_cmd))
+        load_after = os.getloadavg()
         ours_fps, ours_cpu = report("mediaguard redact", ours_runs, frames)
         if anchor_runs:
             anchor_fps, anchor_cpu = report("deface (anchor)  ", anchor_runs, frames)
             print(
-                f"ratio: {ours_fps / anchor_fps:.2f}x deface's fps (target >= 5x); "
-                f"{anchor_cpu / ours_cpu:.2f}x less CPU time per frame"
+                f"ratio of the best runs: {ours_fps / anchor_fps:.2f}x deface's fps "
+                f"(target >= 5x); {anchor_cpu / ours_cpu:.2f}x less CPU time per frame"
             )
+            pairs = [a[0] / o[0] for a, o in zip(anchor_runs, ours_runs, strict=True)]
+            listed = ", ".join(f"{r:.2f}" for r in pairs)
+            print(
+                f"ratio per pair of runs: min {min(pairs):.2f}x, median "
+                f"{statistics.median(pairs):.2f}x, max {max(pairs):.2f}x of [{listed}]"
+            )
+        print(
+            "load average (1, 5, 15 min): before "
+            + ", ".join(f"{v:.2f}" for v in load_before)
+            + "; after "
+            + ", ".join(f"{v:.2f}" for v in load_after)
+        )
         covered, total, _ = coverage(source)
         ratio = covered / total if total else 1.0
         print(

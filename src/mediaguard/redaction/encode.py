@@ -22,6 +22,7 @@ import av.error
 from av.audio.stream import AudioStream
 from av.container import OutputContainer
 from av.video.frame import VideoFrame
+from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream as AVVideoStream
 
 from mediaguard.errors import ConfigError
@@ -172,6 +173,7 @@ def transcode(
                     job.progress(state.encoded, info.frame_count)
 
             decoder = FrameDecoder(container, in_video)
+            reformatter = VideoReformatter()  # one swscale context for every frame
             last: Fraction | None = None
             for frame in _demux(container, in_video, in_audio, out, out_audio, decoder):
                 last = frame_time(frame, in_video, last, info.fps)
@@ -180,7 +182,7 @@ def transcode(
                     raise RedactionError(
                         f"video has more than {limits.max_frames} frames (video_limits.max_frames)"
                     )
-                emit(planner.push(FrameView(frame, turns, job.detect_size)))
+                emit(planner.push(FrameView(frame, turns, job.detect_size, reformatter)))
             if decoder.error is not None:
                 raise RedactionError(
                     f"the input video is damaged ({decoder.error}); nothing was written"

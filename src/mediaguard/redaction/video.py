@@ -19,6 +19,7 @@ from typing import Final
 
 import av.error
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from mediaguard.errors import MediaguardError
 from mediaguard.media.limits import VideoLimits
@@ -188,11 +189,12 @@ def verify_video(
     """
     info = open_video(output, VideoLimits())
     no_masks = np.zeros((0, 4), np.int64)
+    reformatter = VideoReformatter()
     with VideoInput(output, info.format) as opened:
         stream = pick_video_stream(opened.container)
         stream.thread_type = "AUTO"
         for index, frame in enumerate(FrameDecoder(opened.container, stream)):
-            view = FrameView(frame, info.rotation // 90, detect_size)
+            view = FrameView(frame, info.rotation // 90, detect_size, reformatter)
             pixels = view.rgb()
             found = detector.detect(pixels, threshold=threshold).scaled(view.scale)
             rects = masks[index] if index < len(masks) else no_masks
@@ -242,8 +244,9 @@ def mask_rectangles(
         stream = pick_video_stream(opened.container)
         stream.thread_type = "AUTO"
         decoder = FrameDecoder(opened.container, stream)
+        reformatter = VideoReformatter()
         for frame in decoder:
-            yield from rects(planner.push(FrameView(frame, turns, detect_size)))
+            yield from rects(planner.push(FrameView(frame, turns, detect_size, reformatter)))
         if decoder.error is not None:
             raise RedactionError(f"the input video is damaged ({decoder.error})")
         yield from rects(planner.finish())
