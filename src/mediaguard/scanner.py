@@ -29,7 +29,7 @@ from mediaguard.media.source import peek, read_source
 from mediaguard.media.types import Frame, MediaFacts, MediaKind
 from mediaguard.policy.engine import category_scores, decide
 from mediaguard.policy.model import Policy
-from mediaguard.signals import hashes
+from mediaguard.signals import hashes, runtime
 from mediaguard.signals.base import Detection, Detector, ModelInfo
 from mediaguard.signals.codes import CodeRead, CodeReader
 from mediaguard.signals.detectors import registry
@@ -100,6 +100,8 @@ class Scanner:
         if matcher is None and self.config.hashlists:
             matcher = open_list_matcher(self.config, self.policy)
         self.matcher = matcher
+        #: Intra-op threads of this scanner's onnxruntime sessions (None: all cores).
+        self.threads = runtime.threads()
         self.detectors: tuple[Detector, ...] = tuple(
             _detectors
             if _detectors is not None
@@ -122,13 +124,15 @@ class Scanner:
 
     def with_policy(self, policy: Policy, *, matcher: Matcher | None = None) -> Scanner:
         """A scanner sharing these loaded models but applying another policy."""
-        return Scanner(
+        shared = Scanner(
             self.config,
             policy,
             matcher=matcher or self.matcher,
             _detectors=self.detectors,
             _readers=(self.text_reader, self.code_reader),
         )
+        shared.threads = self.threads
+        return shared
 
     @property
     def models(self) -> list[ModelInfo]:
