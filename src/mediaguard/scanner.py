@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mediaguard import media
 from mediaguard.config import ScanConfig
-from mediaguard.errors import CorruptMedia, UnreadableSource
+from mediaguard.errors import CorruptMedia
 from mediaguard.lists.query import EditHash, Matcher, MatchOutcome, MatchQuery
 from mediaguard.match import urls
 from mediaguard.media.sampling import sample_frames
@@ -242,6 +242,7 @@ class Scanner:
             self.config.video_limits,
             self.config.sampling,
             self.working_size,
+            digest=True,
         )
         with stream:
             duration = stream.info.duration
@@ -254,8 +255,12 @@ class Scanner:
                 mark = time.perf_counter()
         work.add("decode_ms", mark)
         mark = time.perf_counter()
-        chunks = [source] if isinstance(source, bytes) else _file_chunks(Path(source))
-        work.digests = hashes.digests_of(chunks)
+        if isinstance(source, bytes):
+            work.digests = hashes.digests(source)
+        else:
+            # From the bytes FFmpeg read (media.digesting): the file is not read again.
+            assert stream.digests is not None, "the stream was iterated to its end"
+            work.digests = hashes.Digests(md5=stream.digests.md5, sha256=stream.digests.sha256)
         work.add("hash_ms", mark)
         work.facts = stream.info.facts(stream.decoded)
         work.samples = list(stream.samples)
@@ -368,7 +373,6 @@ class Scanner:
 
 
 _VIDEO_BATCH = 8
-_READ_CHUNK = 1 << 20
 # Lines and codes kept per item: a long video of a news ticker must not make a verdict
 # of millions of lines.
 MAX_TEXTS = 2_000
@@ -427,15 +431,6 @@ def _found(work: _Work, notes: list[str]) -> tuple[list[TextFound], list[CodeFou
         for read in work.codes[:MAX_CODES]
     ]
     return texts, codes
-
-
-def _file_chunks(path: Path) -> Iterator[bytes]:
-    try:
-        with path.open("rb") as fh:
-            while chunk := fh.read(_READ_CHUNK):
-                yield chunk
-    except OSError as err:
-        raise UnreadableSource(f"{path}: read failed ({err.strerror or err})") from err
 
 
 @dataclass
