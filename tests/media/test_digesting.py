@@ -76,3 +76,11 @@ def test_an_unread_file_is_hashed_whole(tmp_path: Path, data: bytes) -> None:
     path.write_bytes(data)
     with path.open("rb") as raw:
         assert DigestingReader(raw).finish() == expected(data)
+
+
+def test_finish_after_close_is_refused(data: bytes) -> None:
+    reader = DigestingReader(io.BytesIO(data))
+    reader.read(10)
+    reader.close()
+    with pytest.raises(ValueError, match="closed"):
+        reader.finish()

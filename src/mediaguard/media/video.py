@@ -215,7 +215,7 @@ class VideoInput:
             except OSError as err:
                 raise UnreadableSource(f"{source}: {err.strerror or err}") from err
             if digest:
-                self.reader = DigestingReader(stream)
+                self.reader = self._stack.enter_context(DigestingReader(stream))
                 stream = self.reader  # type: ignore[assignment]
         try:
             self.container: InputContainer = av.open(
