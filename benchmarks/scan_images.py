@@ -19,7 +19,12 @@ but interpreter start and imports excluded, and mediaguard's steady state on one
 
 Target: mediaguard >= 2x NudeNet's throughput, process start included.
 
+``--baseline SRC`` adds a third command to every round: ``mediaguard scan`` importing
+mediaguard from the source folder SRC (another version's ``src/``), to compare versions
+under the same load.
+
 Usage: python benchmarks/scan_images.py DIR [--repeat N] [--rounds N] [--in-process]
+                                            [--baseline SRC]
        (benchmarks/fetch_photos.sh fetches Debian's wallpaper photos into build/photos)
 """
 
@@ -84,33 +89,41 @@ def load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def commands(folder: Path, rounds: int) -> None:
+def commands(folder: Path, rounds: int, baseline: Path | None) -> None:
     """The main figure: both commands from process start to exit, alternating."""
     env = dict(os.environ, MEDIAGUARD_DATA_DIR=tempfile.mkdtemp(prefix="mediaguard-bench-"))
-    anchor = [sys.executable, "-c", NUDENET, str(folder)]
-    ours = mediaguard_command(folder)
+    runs = {
+        "NudeNet": ([sys.executable, "-c", NUDENET, str(folder)], env),
+        "mediaguard scan": (mediaguard_command(folder), env),
+    }
+    if baseline is not None:
+        other = dict(env, MEDIAGUARD_DATA_DIR=tempfile.mkdtemp(prefix="mediaguard-bench-"))
+        other["PYTHONPATH"] = str(baseline)
+        runs["baseline scan"] = (mediaguard_command(folder), other)
     n = sum(1 for p in folder.iterdir() if p.is_file())
     # One untimed run of each: the page cache, .pyc files and the store's migration.
-    timed(anchor, env)
-    timed(ours, env)
+    for command, environment in runs.values():
+        timed(command, environment)
     print(f"load average before: {load()}")
-    ratios, rows = [], []
+    walls: dict[str, list[float]] = {name: [] for name in runs}
+    cpus: dict[str, list[float]] = {name: [] for name in runs}
     for i in range(rounds):
-        a_wall, a_cpu = timed(anchor, env)
-        m_wall, m_cpu = timed(ours, env)
-        ratios.append(a_wall / m_wall)
-        rows.append((a_wall, a_cpu, m_wall, m_cpu))
+        cells = []
+        for name, (command, environment) in runs.items():
+            wall, cpu = timed(command, environment)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+            cells.append(f"{name} {wall:5.2f} s ({n / wall:5.1f} img/s, {cpu:5.2f} CPU-s)")
+        ratio = walls["NudeNet"][-1] / walls["mediaguard scan"][-1]
+        print(f"round {i + 1}: {'  '.join(cells)}  ratio {ratio:.2f}x  load {load()}")
+    for name in list(runs)[1:]:
+        ratios = [a / m for a, m in zip(walls["NudeNet"], walls[name], strict=True)]
+        cpu_ratio = statistics.median(cpus["NudeNet"]) / statistics.median(cpus[name])
         print(
-            f"round {i + 1}: NudeNet {a_wall:5.2f} s ({n / a_wall:5.1f} img/s, {a_cpu:5.2f} "
-            f"CPU-s)  mediaguard scan {m_wall:5.2f} s ({n / m_wall:5.1f} img/s, {m_cpu:5.2f} "
-            f"CPU-s)  ratio {ratios[-1]:.2f}x  load {load()}"
+            f"ratio {name} / NudeNet, process start to exit, {rounds} alternating rounds: "
+            f"min {min(ratios):.2f}x, median {statistics.median(ratios):.2f}x, "
+            f"max {max(ratios):.2f}x (target >= 2x); CPU-time ratio (medians) {cpu_ratio:.2f}x"
         )
-    cpu_ratio = statistics.median(r[1] for r in rows) / statistics.median(r[3] for r in rows)
-    print(
-        f"ratio mediaguard scan / NudeNet, process start to exit, {rounds} alternating rounds: "
-        f"min {min(ratios):.2f}x, median {statistics.median(ratios):.2f}x, "
-        f"max {max(ratios):.2f}x (target >= 2x); CPU-time ratio (medians) {cpu_ratio:.2f}x"
-    )
     print(f"load average after: {load()}")
 
 
@@ -151,6 +164,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=4, help="the folder N times")
     parser.add_argument("--rounds", type=int, default=5, help="alternating timed rounds")
     parser.add_argument("--in-process", action="store_true", help="also the in-process figure")
+    parser.add_argument("--baseline", type=Path, help="also mediaguard from this src/ folder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="scan-images-") as scratch:
         files = build_folder(args.folder, Path(scratch), args.repeat)
@@ -166,7 +180,7 @@ def main() -> None:
             f"{len(files)} images ({args.repeat} x {len(megapixels)}), mean "
             f"{statistics.mean(megapixels):.1f} MP, {len(os.sched_getaffinity(0))} cores"
         )
-        commands(Path(scratch), args.rounds)
+        commands(Path(scratch), args.rounds, args.baseline)
         if args.in_process:
             in_process(files)
 
