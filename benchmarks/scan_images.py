@@ -90,14 +90,18 @@ def load() -> str:
 
 
 def commands(folder: Path, rounds: int, baseline: Path | None) -> None:
-    """The main figure: both commands from process start to exit, alternating."""
-    env = dict(os.environ, MEDIAGUARD_DATA_DIR=tempfile.mkdtemp(prefix="mediaguard-bench-"))
+    """The main figure: both commands from process start to exit, alternating.
+
+    The list stores and recorded hashes go to scratch data directories inside ``folder``'s
+    parent, removed with it.
+    """
+    env = dict(os.environ, MEDIAGUARD_DATA_DIR=tempfile.mkdtemp(dir=folder.parent))
     runs = {
         "NudeNet": ([sys.executable, "-c", NUDENET, str(folder)], env),
         "mediaguard scan": (mediaguard_command(folder), env),
     }
     if baseline is not None:
-        other = dict(env, MEDIAGUARD_DATA_DIR=tempfile.mkdtemp(prefix="mediaguard-bench-"))
+        other = dict(env, MEDIAGUARD_DATA_DIR=tempfile.mkdtemp(dir=folder.parent))
         other["PYTHONPATH"] = str(baseline)
         runs["baseline scan"] = (mediaguard_command(folder), other)
     n = sum(1 for p in folder.iterdir() if p.is_file())
@@ -127,7 +131,7 @@ def commands(folder: Path, rounds: int, baseline: Path | None) -> None:
     print(f"load average after: {load()}")
 
 
-def in_process(files: list[Path]) -> None:
+def in_process(files: list[Path], data: Path) -> None:
     """The second figure: the same work in this process, imports excluded."""
     from nudenet import NudeDetector
 
@@ -135,7 +139,7 @@ def in_process(files: list[Path]) -> None:
     from mediaguard.engines.local import default_workers, scan_paths
     from mediaguard.policy.model import Policy
 
-    os.environ["MEDIAGUARD_DATA_DIR"] = tempfile.mkdtemp(prefix="mediaguard-bench-")
+    os.environ["MEDIAGUARD_DATA_DIR"] = str(data)
     start = time.perf_counter()
     detector = NudeDetector()
     for path in files:
@@ -167,7 +171,9 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="also mediaguard from this src/ folder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="scan-images-") as scratch:
-        files = build_folder(args.folder, Path(scratch), args.repeat)
+        photos = Path(scratch, "photos")
+        photos.mkdir()
+        files = build_folder(args.folder, photos, args.repeat)
         if not files:
             raise SystemExit(f"no files in {args.folder}")
         from PIL import Image
@@ -180,9 +186,9 @@ def main() -> None:
             f"{len(files)} images ({args.repeat} x {len(megapixels)}), mean "
             f"{statistics.mean(megapixels):.1f} MP, {len(os.sched_getaffinity(0))} cores"
         )
-        commands(Path(scratch), args.rounds, args.baseline)
+        commands(photos, args.rounds, args.baseline)
         if args.in_process:
-            in_process(files)
+            in_process(files, Path(tempfile.mkdtemp(dir=scratch)))
 
 
 if __name__ == "__main__":
