@@ -37,7 +37,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mediaguard.commands import context, hashlist
+from mediaguard.commands import context, exchanges, hashlist
 from mediaguard.commands import review as review_commands
 from mediaguard.commands import service as service_commands
 from mediaguard.commands.context import EXIT_OK, EXIT_USAGE, UsageError, stderr
@@ -84,6 +84,7 @@ app.command("serve")(service_commands.serve)
 app.command("worker")(service_commands.worker)
 app.add_typer(service_commands.keys_app, name="keys")
 app.add_typer(service_commands.db_app, name="db")
+app.add_typer(exchanges.exchanges_app, name="exchanges")
 app.add_typer(review_commands.reviewers_app, name="reviewers")
 app.add_typer(review_commands.audit_app, name="audit")
 app.add_typer(review_commands.dsa_app, name="dsa")
@@ -352,13 +353,15 @@ def models(
 ) -> None:
     """List the models in use: name, version, licence, source package, weights SHA-256."""
     scanner = _load(config, None, detectors)
-    table = Table(title="models")
-    # Words such as "BSD-2-Clause" stay whole in a narrow terminal; the SHA-256 folds.
-    widths = {"name": 8, "version": 6, "licence": 12, "package": 8, "opt-in": 6, "sha256": 8}
-    for column, width in widths.items():
-        table.add_column(column, overflow="fold", min_width=width)
     listed = [*scanner.models, *_redaction_models()]
     listed += [m for m in _text_models() if m.name not in {x.name for x in listed}]
+    table = Table(title="models")
+    # Names and words such as "BSD-2-Clause" stay whole in a narrow terminal, so they can
+    # be searched for; the SHA-256 folds.
+    name_width = min(20, max(len(m.name) for m in listed))
+    widths = {"name": name_width, "version": 6, "licence": 12, "package": 8, "opt-in": 6}
+    for column, width in {**widths, "sha256": 8}.items():
+        table.add_column(column, overflow="fold", min_width=width)
     for info in listed:
         table.add_row(
             info.name,

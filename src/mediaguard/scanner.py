@@ -18,11 +18,14 @@ from importlib.metadata import version
 from itertools import islice
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from mediaguard import media
 from mediaguard.config import ScanConfig
 from mediaguard.errors import CorruptMedia
 from mediaguard.lists.query import EditHash, Matcher, MatchOutcome, MatchQuery
-from mediaguard.match import urls
+from mediaguard.match import urls, verify
 from mediaguard.media.sampling import sample_frames
 from mediaguard.media.sniff import sniff
 from mediaguard.media.source import peek, read_source
@@ -67,6 +70,10 @@ def open_list_matcher(config: ScanConfig, policy: Policy) -> Matcher:
         record=config.record,
         variant_level=policy.variant_level,
     )
+
+
+#: Frames of an image kept (reduced, grey) for verifying edited-copy matches.
+_FRAMES_KEPT = 4
 
 
 def _ms(start: float) -> float:
@@ -229,6 +236,10 @@ class Scanner:
         work.facts = decoded.facts
         work.samples = [(f.time or Fraction(0), f.index) for f in decoded.frames]
         self._hash_and_detect(decoded.frames, work)
+        if self.matcher is not None:
+            # Kept for checking an edited-copy match against a listed picture; a still
+            # has few frames, a video's are streamed and not kept.
+            work.frames = {f.index: verify.grey(f.pixels) for f in decoded.frames[:_FRAMES_KEPT]}
 
     def _video(
         self,
@@ -293,7 +304,9 @@ class Scanner:
         mark = time.perf_counter()
         outcome = MatchOutcome()
         if self.matcher is not None:
-            query = MatchQuery(work.digests, pdqs, tuple(work.variants), tuple(work.edits))
+            query = MatchQuery(
+                work.digests, pdqs, tuple(work.variants), tuple(work.edits), work.frames
+            )
             outcome = self.matcher.match(query)
         work.add("match_ms", mark)
 
@@ -443,6 +456,7 @@ class _Work:
     pdqs: list[hashes.PDQHash] = field(default_factory=list)
     variants: list[tuple[int, str, str]] = field(default_factory=list)
     edits: list[EditHash] = field(default_factory=list)
+    frames: dict[int, npt.NDArray[np.uint8]] = field(default_factory=dict)
     detections: list[Detection] = field(default_factory=list)
     texts: list[TextLine] = field(default_factory=list)
     codes: list[CodeRead] = field(default_factory=list)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -32,10 +32,10 @@ from mediaguard.commands.context import (
     service_settings,
     stderr,
 )
+from mediaguard.dsa import StatementError, batches, load_reasons
 from mediaguard.errors import ConfigError
-
-if TYPE_CHECKING:
-    from mediaguard.store.review_repo import ReviewStore
+from mediaguard.review.statements import statement_for
+from mediaguard.store import Store
 
 EXIT_TAMPERED = 1
 
@@ -53,16 +53,11 @@ _out = Console()
 
 
 @contextmanager
-def _review(settings_file: Path | None, database: str | None) -> Iterator[ReviewStore]:
-    # Imported here, like the DSA builder below: every ``mediaguard`` command, ``scan``
-    # included, imports this module to register its commands, and these modules cost
-    # about 0.1 s of start-up that only these commands need.
-    from mediaguard.store.review_repo import ReviewStore
-
+def _current_store(settings_file: Path | None, database: str | None) -> Iterator[Store]:
     store = open_store(settings_file, database)
     try:
         store.check_current()
-        yield ReviewStore(store)
+        yield store
     finally:
         store.close()
 
@@ -103,16 +98,16 @@ def reviewers_add(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with _review(settings_file, database) as review:
-        info = review.create_reviewer(username, password)
+    with _current_store(settings_file, database) as store:
+        info = store.reviewers.create_reviewer(username, password)
     stderr.print(f"created reviewer {info.username!r}; log in at /review/login")
 
 
 @reviewers_app.command("ls")
 def reviewers_ls(settings_file: SettingsOption = None, database: DatabaseOption = None) -> None:
     """List reviewer accounts."""
-    with _review(settings_file, database) as review:
-        accounts = review.reviewers()
+    with _current_store(settings_file, database) as store:
+        accounts = store.reviewers.reviewers()
     table = Table("username", "created", "status")
     for info in accounts:
         status = "disabled" if info.disabled_at else "active"
@@ -127,8 +122,8 @@ def reviewers_disable(
     database: DatabaseOption = None,
 ) -> None:
     """Disable an account and end its sessions; its past decisions stay attributed to it."""
-    with _review(settings_file, database) as review:
-        review.disable_reviewer(username)
+    with _current_store(settings_file, database) as store:
+        store.reviewers.disable_reviewer(username)
     stderr.print(f"disabled reviewer {username!r}")
 
 
@@ -157,8 +152,8 @@ def audit_verify(
 ) -> None:
     """Check every record's hash and link; name the first edited, missing or moved one."""
     anchors = dict(_anchor(value) for value in anchor or [])
-    with _review(settings_file, database) as review:
-        report = review.verify_audit(anchors)
+    with _current_store(settings_file, database) as store:
+        report = store.audit.verify_audit(anchors)
     if not report.ok:
         problem = escape(report.problem or "")
         stderr.print(f"[red]audit log damaged at record {report.first_bad_seq}:[/] {problem}")
@@ -184,10 +179,10 @@ def audit_export(
     """Write the audit records as JSON Lines, in order, with their hashes."""
     start = _since(since)
     count = 0
-    with _review(settings_file, database) as review:
+    with _current_store(settings_file, database) as store:
         sink = out.open("w", encoding="utf-8") if out else sys.stdout
         try:
-            for entry in review.audit_entries(start):
+            for entry in store.audit.audit_entries(start):
                 sink.write(json.dumps(entry.as_json(), ensure_ascii=False) + "\n")
                 count += 1
         finally:
@@ -218,15 +213,12 @@ def dsa_export(
     Database. Every statement is validated against the database's rules before anything
     is written; a decision that cannot be exported is named and the export stops.
     """
-    from mediaguard.dsa import StatementError, batches, load_reasons
-    from mediaguard.review.statements import statement_for
-
     start = _day(since)
     if reasons_file is None and settings_file is not None:
         reasons_file = service_settings(settings_file).review_reasons
     reasons = load_reasons(reasons_file)
-    with _review(settings_file, database) as review:
-        decided = review.decisions_since(start)
+    with _current_store(settings_file, database) as store:
+        decided = store.review.decisions_since(start)
     statements: list[dict[str, object]] = []
     for decision, item in track(decided, description="statements", console=stderr):
         try:

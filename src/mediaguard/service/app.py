@@ -39,6 +39,7 @@ from mediaguard.service.jobs import BackgroundWorkers
 from mediaguard.service.routers import (
     hashlists,
     health,
+    hma,
     jobs,
     review_api,
     review_ui,
@@ -59,7 +60,9 @@ Self-hosted, offline content moderation.
 * Hash lists: `/v1/hashlists`, bulk import, and `POST /v1/lookup`.
 * Webhooks are signed (`Mediaguard-Signature: t=<ts>,v1=<hex HMAC-SHA256 of "<ts>.<body>">`).
 * Every error has the shape `{"error": {"code", "message", "request_id"}}`.
-* There is no endpoint that fetches a URL or reads a server-side path: media is uploaded.
+* HMA's API is served under its own paths (`/h/hash`, `/m/lookup`, `/c/banks`...).
+  Its URL parameters are the only fetches made for a caller: public addresses only,
+  checked like webhook targets. No endpoint reads a server-side path.
 """
 
 
@@ -197,6 +200,8 @@ def create_app(settings: ServiceSettings, *, runtime: ServiceRuntime | None = No
     # matched carries the template that metrics are labelled with.
     for module in (scan, jobs, webhooks, hashlists, review_api, health):
         app.include_router(module.router)
+    if settings.hma_api:
+        app.include_router(hma.router)
     review_ui.install(app)
     return app
 

@@ -34,6 +34,7 @@ from sqlalchemy.exc import ArgumentError
 
 from mediaguard.errors import ConfigError
 from mediaguard.paths import data_dir as default_data_dir
+from mediaguard.service.exchanges.config import ExchangeSettings
 
 #: Values that are never accepted as a secret outside development, case-insensitively.
 PLACEHOLDER_SECRETS: frozenset[str] = frozenset(
@@ -196,6 +197,33 @@ class ServiceSettings(BaseSettings):
     webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
+    hma_api: bool = Field(
+        default=True,
+        description="Serve HMA's API (/h, /m, /c) beside /v1, with the same keys and scopes.",
+    )
+    hma_bank_category: str = Field(
+        default="hma",
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+        description="Category of a hash list created as an HMA bank (HMA banks carry none).",
+    )
+    hma_bank_action: Literal["block", "review", "allow"] = Field(
+        default="review", description="Action of a hash list created as an HMA bank."
+    )
+    url_fetch_allow_private: bool = Field(
+        default=False,
+        description="Let /h/hash?url= and /m/lookup?url= fetch from private, loopback or "
+        "link-local addresses. Off by default: it would let API users probe your network.",
+    )
+    url_fetch_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Whole-request limit of a URL fetch."
+    )
+
+    exchanges: list[ExchangeSettings] = Field(
+        default=[],
+        description="Hash exchanges fetched on a schedule by the workers, as "
+        "[[exchanges]] tables (see docs/service.md).",
+    )
+
     rate_limit_per_minute: int = Field(
         default=600,
         ge=0,
@@ -224,6 +252,9 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Self:
+        names = [exchange.name for exchange in self.exchanges]
+        if len(set(names)) != len(names):
+            raise ValueError("exchanges: two exchanges have the same name")
         if self.webhook_backoff_max_seconds < self.webhook_backoff_base_seconds:
             raise ValueError("webhook_backoff_max_seconds must be >= webhook_backoff_base_seconds")
         if self.environment == "development":
