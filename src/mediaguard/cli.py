@@ -44,10 +44,11 @@ from mediaguard.commands.context import EXIT_OK, EXIT_USAGE, UsageError, stderr
 from mediaguard.commands.init import init_command
 from mediaguard.commands.redact import redact_command
 from mediaguard.config import ScanConfig
-from mediaguard.engines.local import default_workers, iter_files, scan_paths
+from mediaguard.engines.local import default_workers, iter_files, scan_paths, worker_threads
 from mediaguard.errors import ConfigError
 from mediaguard.policy.model import Decision, Policy
 from mediaguard.scanner import Scanner
+from mediaguard.signals import runtime
 from mediaguard.signals.base import ModelInfo
 from mediaguard.store import audit
 from mediaguard.verdict import ScanFailure, ScanResult, Verdict, schema_text
@@ -253,21 +254,30 @@ def scan(
     2  usage or configuration error; nothing was scanned
     3  some inputs unreadable (listed; all others were still scanned)
     """
-    scanner = _load(
-        config,
-        policy,
-        detectors,
-        hashlists=True if lists is None else lists,
-        record=record,
-        dihedral=dihedral,
-        database_url=database,
-    )
     files = list(iter_files(paths))
+    n_workers = min(workers or default_workers(), max(1, len(files)))
+    # With several workers the models load with one worker's share of threads, so that
+    # the forked workers can use them as they are instead of each loading its own
+    # (engines.local); the process-wide setting is put back once they are loaded.
+    threads = runtime.threads()
+    if ray_address is None and n_workers > 1:
+        runtime.configure(threads=worker_threads(n_workers))
+    try:
+        scanner = _load(
+            config,
+            policy,
+            detectors,
+            hashlists=True if lists is None else lists,
+            record=record,
+            dihedral=dihedral,
+            database_url=database,
+        )
+    finally:
+        runtime.configure(threads=threads)
     threshold = Decision(fail_on.value).severity
     counts: Counter[str] = Counter()
     flagged: list[Verdict] = []
     failures: list[ScanFailure] = []
-    n_workers = min(workers or default_workers(), max(1, len(files)))
     with ExitStack() as stack:
         out: TextIO | None = None
         if output_format is not OutputFormat.TABLE:
@@ -278,8 +288,9 @@ def scan(
                     out = stack.enter_context(output.open("w", encoding="utf-8"))
                 except OSError as err:
                     raise UsageError(f"cannot write {output}: {err.strerror or err}") from err
-        progress = stack.enter_context(_progress())
-        task = progress.add_task("scan", total=len(files), current="")
+        # Built now but started (with its refresh thread) only after the workers are
+        # forked: a fork copies only the calling thread.
+        progress = _progress()
         videos: dict[str, TaskID] = {}
 
         def video_progress(path: str, fraction: float) -> None:
@@ -308,6 +319,8 @@ def scan(
                 scanner=scanner,
                 on_progress=video_progress,
             )
+        stack.enter_context(progress)
+        task = progress.add_task("scan", total=len(files), current="")
         for result in _write_results(results, output_format, out):
             progress.update(task, advance=1, current=result.source[-60:])
             if result.source in videos:

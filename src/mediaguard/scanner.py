@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from mediaguard import media
 from mediaguard.config import ScanConfig
-from mediaguard.errors import CorruptMedia, UnreadableSource
+from mediaguard.errors import CorruptMedia
 from mediaguard.lists.query import EditHash, Matcher, MatchOutcome, MatchQuery
 from mediaguard.match import urls, verify
 from mediaguard.media.sampling import sample_frames
@@ -32,7 +32,7 @@ from mediaguard.media.source import peek, read_source
 from mediaguard.media.types import Frame, MediaFacts, MediaKind
 from mediaguard.policy.engine import category_scores, decide
 from mediaguard.policy.model import Policy
-from mediaguard.signals import hashes
+from mediaguard.signals import hashes, runtime
 from mediaguard.signals.base import Detection, Detector, ModelInfo
 from mediaguard.signals.codes import CodeRead, CodeReader
 from mediaguard.signals.detectors import registry
@@ -107,6 +107,8 @@ class Scanner:
         if matcher is None and self.config.hashlists:
             matcher = open_list_matcher(self.config, self.policy)
         self.matcher = matcher
+        #: Intra-op threads of this scanner's onnxruntime sessions (None: all cores).
+        self.threads = runtime.threads()
         self.detectors: tuple[Detector, ...] = tuple(
             _detectors
             if _detectors is not None
@@ -129,13 +131,15 @@ class Scanner:
 
     def with_policy(self, policy: Policy, *, matcher: Matcher | None = None) -> Scanner:
         """A scanner sharing these loaded models but applying another policy."""
-        return Scanner(
+        shared = Scanner(
             self.config,
             policy,
             matcher=matcher or self.matcher,
             _detectors=self.detectors,
             _readers=(self.text_reader, self.code_reader),
         )
+        shared.threads = self.threads
+        return shared
 
     @property
     def models(self) -> list[ModelInfo]:
@@ -249,6 +253,7 @@ class Scanner:
             self.config.video_limits,
             self.config.sampling,
             self.working_size,
+            digest=True,
         )
         with stream:
             duration = stream.info.duration
@@ -261,8 +266,12 @@ class Scanner:
                 mark = time.perf_counter()
         work.add("decode_ms", mark)
         mark = time.perf_counter()
-        chunks = [source] if isinstance(source, bytes) else _file_chunks(Path(source))
-        work.digests = hashes.digests_of(chunks)
+        if isinstance(source, bytes):
+            work.digests = hashes.digests(source)
+        else:
+            # From the bytes FFmpeg read (media.digesting): the file is not read again.
+            assert stream.digests is not None, "the stream was iterated to its end"
+            work.digests = hashes.Digests(md5=stream.digests.md5, sha256=stream.digests.sha256)
         work.add("hash_ms", mark)
         work.facts = stream.info.facts(stream.decoded)
         work.samples = list(stream.samples)
@@ -377,7 +386,6 @@ class Scanner:
 
 
 _VIDEO_BATCH = 8
-_READ_CHUNK = 1 << 20
 # Lines and codes kept per item: a long video of a news ticker must not make a verdict
 # of millions of lines.
 MAX_TEXTS = 2_000
@@ -436,15 +444,6 @@ def _found(work: _Work, notes: list[str]) -> tuple[list[TextFound], list[CodeFou
         for read in work.codes[:MAX_CODES]
     ]
     return texts, codes
-
-
-def _file_chunks(path: Path) -> Iterator[bytes]:
-    try:
-        with path.open("rb") as fh:
-            while chunk := fh.read(_READ_CHUNK):
-                yield chunk
-    except OSError as err:
-        raise UnreadableSource(f"{path}: read failed ({err.strerror or err})") from err
 
 
 @dataclass

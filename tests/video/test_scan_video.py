@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -12,10 +13,13 @@ import pytest
 from mediaguard.cli import EXIT_FLAGGED, EXIT_OK, EXIT_UNREADABLE, main
 from mediaguard.config import ScanConfig
 from mediaguard.errors import CorruptMedia, UnsupportedMedia
+from mediaguard.media.limits import VideoLimits
+from mediaguard.media.video import FrameDecoder, VideoInput, pick_video_stream, recognise
 from mediaguard.policy.model import Decision, Policy
 from mediaguard.scanner import Scanner
 
 from .builders import VideoSpec, write_audio, write_video
+from .conftest import MakeVideo
 
 FLAG_ALL = 'name = "all"\nversion = "1"\n[categories.sexual]\nreview = 0.0\n'
 
@@ -147,3 +151,36 @@ def test_cli_scans_video_and_lists_bad_ones(two_scene_video: Path, tmp_path: Pat
     assert records["clip.mp4"]["media"]["kind"] == "video"
     assert records["empty.mp4"]["error"] == "UnsupportedMedia"
     assert records["voice.m4a"]["error"] == "UnsupportedMedia"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"fmt": "mp4"},  # index (moov) after the media: FFmpeg seeks to it and back
+        {"fmt": "mp4", "faststart": True},
+        {"fmt": "matroska"},
+        {"fmt": "avi", "codec": "mpeg4", "audio": "pcm_s16le"},
+    ],
+    ids=["mp4-moov-last", "mp4-faststart", "matroska", "avi-audio"],
+)
+def test_video_digests_come_from_the_bytes_ffmpeg_read(
+    make_video: MakeVideo, spec: dict[str, object]
+) -> None:
+    path = make_video(frames=60, **spec)
+    raw = path.read_bytes()
+    fmt, _ = recognise(path, VideoLimits())
+    with VideoInput(path, fmt, digest=True) as opened:
+        stream = pick_video_stream(opened.container)
+        decoded = sum(1 for _ in FrameDecoder(opened.container, stream))
+        assert opened.reader is not None
+        read_in_order = opened.reader.hashed
+        digests = opened.digests()
+    assert decoded == 60
+    assert digests is not None
+    assert digests.md5 == hashlib.md5(raw).hexdigest()
+    assert digests.sha256 == hashlib.sha256(raw).hexdigest()
+    if spec.get("fmt") != "mp4" or spec.get("faststart"):
+        # Read front to back: nothing was left for a second read.
+        assert read_in_order == len(raw)
+    verdict = Scanner(ScanConfig(hashlists=False)).scan(path)
+    assert (verdict.hashes.md5, verdict.hashes.sha256) == (digests.md5, digests.sha256)

@@ -30,6 +30,7 @@ import numpy as np
 from av.video.frame import VideoFrame
 
 from mediaguard.errors import ConfigError, MediaTooLarge
+from mediaguard.media.digesting import FileDigests
 from mediaguard.media.geometry import upright, working_dims
 from mediaguard.media.limits import (
     VideoLimits,
@@ -185,11 +186,13 @@ class VideoStream:
         limits: VideoLimits,
         sampling: Sampling,
         working_size: int,
+        *,
+        digest: bool = False,
     ) -> None:
         if working_size < 1:
             raise ConfigError(f"working_size: expected a positive integer, got {working_size}")
         fmt, size = recognise(source, limits)
-        self._opened = VideoInput(source, fmt)
+        self._opened = VideoInput(source, fmt, digest=digest)
         try:
             probed = probe(self._opened, fmt, size, limits)
         except BaseException:
@@ -207,6 +210,9 @@ class VideoStream:
         self.reason: str | None = None
         self.decoded = 0
         self.samples: list[tuple[FrameTime, int]] = []
+        #: The file's MD5 and SHA-256 once the iteration has ended without an error,
+        #: when ``digest`` was asked for and the source is a path; else None.
+        self.digests: FileDigests | None = None
         self._iterated = False
         if sampling.keyframes_only:
             self._stream.codec_context.skip_frame = "NONKEY"
@@ -232,6 +238,8 @@ class VideoStream:
         self._iterated = True
         try:
             yield from self._sample()
+            # While the file is still open: the digests read only what FFmpeg did not.
+            self.digests = self._opened.digests()
         finally:
             self.close()
 
@@ -312,6 +320,8 @@ def sample_frames(
     limits: VideoLimits | None = None,
     sampling: Sampling | None = None,
     working_size: int = 512,
+    *,
+    digest: bool = False,
 ) -> VideoStream:
     """Open a video for sampling; iterate the result to decode and receive the samples.
 
@@ -323,6 +333,8 @@ def sample_frames(
         limits: limits to enforce; the defaults when None.
         sampling: which frames to sample; one per second plus scene cuts when None.
         working_size: long side, in pixels, of the sampled frames.
+        digest: also compute a file's MD5 and SHA-256 from the bytes FFmpeg reads
+            (:attr:`VideoStream.digests`), so the file is not read a second time.
 
     Returns:
         A single-use stream of sampled frames; see :class:`VideoStream`.
@@ -335,4 +347,6 @@ def sample_frames(
         UnreadableSource: the path cannot be read.
         ConfigError: ``working_size`` is not positive.
     """
-    return VideoStream(source, limits or VideoLimits(), sampling or Sampling(), working_size)
+    return VideoStream(
+        source, limits or VideoLimits(), sampling or Sampling(), working_size, digest=digest
+    )

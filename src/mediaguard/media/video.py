@@ -41,6 +41,7 @@ from av.video.frame import VideoFrame
 from av.video.stream import VideoStream as AVVideoStream
 
 from mediaguard.errors import CorruptMedia, MediaTooLarge, UnreadableSource, UnsupportedMedia
+from mediaguard.media.digesting import DigestingReader, FileDigests
 from mediaguard.media.geometry import upright_turns
 from mediaguard.media.limits import VideoLimits, check_video_pixels
 from mediaguard.media.sniff import SNIFF_BYTES, sniff
@@ -201,8 +202,10 @@ class VideoInput:
         UnreadableSource: the path cannot be opened.
     """
 
-    def __init__(self, source: VideoSource, fmt: MediaFormat) -> None:
+    def __init__(self, source: VideoSource, fmt: MediaFormat, *, digest: bool = False) -> None:
         self._stack = ExitStack()
+        #: Hashes a file source as FFmpeg reads it, when ``digest`` was asked for.
+        self.reader: DigestingReader | None = None
         stream: IO[bytes]
         if isinstance(source, bytes):
             stream = io.BytesIO(source)
@@ -211,6 +214,9 @@ class VideoInput:
                 stream = self._stack.enter_context(open(source, "rb"))  # noqa: SIM115
             except OSError as err:
                 raise UnreadableSource(f"{source}: {err.strerror or err}") from err
+            if digest:
+                self.reader = self._stack.enter_context(DigestingReader(stream))
+                stream = self.reader  # type: ignore[assignment]
         try:
             self.container: InputContainer = av.open(
                 stream,
@@ -239,6 +245,21 @@ class VideoInput:
     def close(self) -> None:
         """Close the container, then the file; safe to call twice."""
         self._stack.close()
+
+    def digests(self) -> FileDigests | None:
+        """MD5 and SHA-256 of the whole file, reading only what FFmpeg has not read in
+        order (see :mod:`.digesting`); None for bytes or without ``digest``. Call it
+        before :meth:`close`.
+
+        Raises:
+            UnreadableSource: the rest of the file cannot be read.
+        """
+        if self.reader is None:
+            return None
+        try:
+            return self.reader.finish()
+        except OSError as err:
+            raise UnreadableSource(f"read failed ({err.strerror or err})") from err
 
 
 def pick_video_stream(container: InputContainer) -> AVVideoStream:

@@ -30,6 +30,15 @@ def configure(*, threads: int | None) -> None:
     _threads = threads
 
 
+def threads() -> int | None:
+    """The intra-op thread count sessions created now get (None: onnxruntime's default).
+
+    A scanner records it when its models load, so the embedded engine knows whether its
+    sessions may be used in a forked worker (see :mod:`mediaguard.engines.local`).
+    """
+    return _threads
+
+
 def package_file(package: str, name: str, *, missing: str) -> Path:
     """A file shipped inside an installed package, found without importing the package.
 

@@ -80,6 +80,12 @@ class Region:
     right: int
 
 
+def _plain(lines: npt.NDArray[np.uint8], ground: npt.NDArray[np.int16]) -> npt.NDArray[np.bool_]:
+    """Which of ``lines`` are plain: nearly all pixels within tolerance of ``ground``."""
+    diff = np.abs(lines.astype(np.int16) - ground).max(axis=2)
+    return np.asarray((diff <= _TOLERANCE).mean(axis=1) >= _PLAIN_SHARE)
+
+
 def _band(lines: npt.NDArray[np.uint8], extent: int, *, gaps: bool) -> int:
     """Depth of the border (``gaps=False``) or caption band from the first line inward.
 
@@ -88,11 +94,12 @@ def _band(lines: npt.NDArray[np.uint8], extent: int, *, gaps: bool) -> int:
         extent: the frame's full extent across the band, which scales a text line.
     """
     n = int(lines.shape[0])
-    ground = np.median(lines[0], axis=0)
-    diff = np.abs(lines.astype(np.int16) - ground.astype(np.int16)).max(axis=2)
-    plain = (diff <= _TOLERANCE).mean(axis=1) >= _PLAIN_SHARE
-    if not plain[0]:
+    ground = np.median(lines[0], axis=0).astype(np.int16)
+    # The outermost line alone decides whether there is a band; most photos have none,
+    # so the other lines are compared only when it is plain.
+    if not _plain(lines[:1], ground)[0]:
         return 0
+    plain = _plain(lines, ground)
     if not gaps:
         stops = np.flatnonzero(~plain)
         return int(stops[0]) if stops.size else n

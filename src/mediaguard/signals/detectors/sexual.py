@@ -5,7 +5,14 @@ weights BSD-2); mediaguard runs them through its own onnxruntime session so that
 batch frames, control threads per worker process, and feed the model the frame that the
 media stage already decoded instead of decoding the file a second time. The input
 pipeline reproduces the one the network was trained with (squash to 256², JPEG round
-trip, centre crop 224², BGR minus the Caffe means) because the model is sensitive to it.
+trip, centre crop 224², BGR minus the Caffe means) because the model is sensitive to it:
+without the JPEG round trip, scores move by up to 0.21 on real photos.
+
+It is computed in a cheaper order with the same result: only the 224² centre is
+resampled (Pillow's ``box`` gives exactly those pixels of the 256² squash) and only it
+goes through the JPEG round trip. The crop starts at 16, a whole 16 x 16 JPEG block, so
+each block is coded as before; only chroma upsampling at the crop's edge differs, which
+moved the scores of the sample photos by at most 0.002 (``tests/signals``).
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from mediaguard.signals.runtime import package_file, session
 
 _RESIZE = 256
 _CROP = 224
+_OFFSET = (_RESIZE - _CROP) // 2
+_END = _OFFSET + _CROP
 _BGR_MEANS = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 
 
@@ -40,15 +49,17 @@ def _weights_path() -> Path:
 
 def preprocess(frame: Frame) -> np.ndarray:
     """One frame as the (224, 224, 3) float32 BGR array open_nsfw was trained on."""
-    resized = Image.fromarray(frame.pixels).resize((_RESIZE, _RESIZE), Image.Resampling.BILINEAR)
+    image = Image.fromarray(frame.pixels)
+    # The centre 224² of the 256² squash, resampled directly (see the module note).
+    scale_x, scale_y = image.width / _RESIZE, image.height / _RESIZE
+    box = (_OFFSET * scale_x, _OFFSET * scale_y, _END * scale_x, _END * scale_y)
+    centre = image.resize((_CROP, _CROP), Image.Resampling.BILINEAR, box=box)
     buffer = io.BytesIO()
-    resized.save(buffer, format="JPEG")
+    centre.save(buffer, format="JPEG")
     buffer.seek(0)
     with Image.open(buffer) as reloaded:
-        decoded = np.asarray(reloaded.convert("RGB"), dtype=np.float32)
-    offset = (_RESIZE - _CROP) // 2
-    cropped = decoded[offset : offset + _CROP, offset : offset + _CROP, ::-1]
-    return cropped - _BGR_MEANS
+        decoded = np.asarray(reloaded, dtype=np.float32)
+    return decoded[:, :, ::-1] - _BGR_MEANS
 
 
 @register
