@@ -37,7 +37,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mediaguard.commands import context, hashlist
+from mediaguard.commands import context, hashlist, textlist
 from mediaguard.commands import review as review_commands
 from mediaguard.commands import service as service_commands
 from mediaguard.commands.context import EXIT_OK, EXIT_USAGE, UsageError, stderr
@@ -77,6 +77,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(hashlist.app, name="hashlist")
+app.add_typer(textlist.termlist_app, name="termlist")
+app.add_typer(textlist.urllist_app, name="urllist")
 app.command("redact")(redact_command)
 app.command("init")(init_command)
 app.command("serve")(service_commands.serve)
