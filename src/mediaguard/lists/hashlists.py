@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Final, TextIO
 from mediaguard.errors import MediaguardError
 from mediaguard.iterutil import chunks
 from mediaguard.lists.query import EditHash, MatchOutcome, MatchQuery
+from mediaguard.lists.termlists import TextListMatcher
 from mediaguard.match.formats import LineError, ListFormat, iter_entries, write_entries
 from mediaguard.match.index import ExactIndex, PDQIndex
 from mediaguard.match.types import Entry, IndexFormatError, Match, SignalType
@@ -37,6 +38,7 @@ from mediaguard.signals.hashes import MIN_PDQ_QUALITY
 from mediaguard.signals.variants import Level
 from mediaguard.store import repo
 from mediaguard.store.repo import EntryInfo, HashListInfo, ItemInfo, NewEntry, Store
+from mediaguard.store.termlist_repo import TextListStore
 
 if TYPE_CHECKING:
     from mediaguard.verdict import Verdict
@@ -124,6 +126,9 @@ class ListMatcher:
         self.index_dir = index_dir or data_dir() / "index" / key
         self._lists: dict[str, HashListInfo] = {}
         self._indexes = self._load()
+        # Term and URL lists live in the same store, so the one matcher a scanner holds
+        # covers them, refreshed with the hash lists.
+        self.text_lists = TextListMatcher(TextListStore(store))
         self.refresh()
 
     # ------------------------------------------------------------------ indexes
@@ -211,6 +216,7 @@ class ListMatcher:
             StoreError: when the database fails.
         """
         self._lists = {info.name: info for info in self.store.lists()}
+        self.text_lists.refresh()
         current = self._indexes
         added = self._index(current, self.store.entries_since(current.max_id))
         if self.store.count_entries() != added.count:
@@ -225,7 +231,8 @@ class ListMatcher:
 
     @property
     def list_actions(self) -> dict[str, ListAction]:
-        return {name: ListAction(info.action) for name, info in self._lists.items()}
+        hash_lists = {name: ListAction(info.action) for name, info in self._lists.items()}
+        return {**self.text_lists.list_actions, **hash_lists}
 
     def _max_distance(self) -> int:
         return max((info.pdq_distance for info in self._lists.values()), default=0)
@@ -305,6 +312,7 @@ class ListMatcher:
             )
         return MatchOutcome(
             matches=matches,
+            text_matches=tuple(self.text_lists.match(query.texts, query.codes)),
             list_actions=self.list_actions,
             quarantined=self._quarantined(matches),
             notes=notes,

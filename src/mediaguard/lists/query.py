@@ -12,11 +12,12 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from mediaguard.match.textmatch import TextMatch
 from mediaguard.match.types import Match
 from mediaguard.policy.model import ListAction
 from mediaguard.signals import hashes
 from mediaguard.signals.variants import Level
-from mediaguard.verdict import Verdict
+from mediaguard.verdict import CodeFound, TextFound, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +36,16 @@ class MatchQuery:
 
     ``variants`` holds extra PDQ hashes (frame index, transform name, hex) when dihedral
     matching is on; ``edits`` the PDQ hashes of edited-copy regions of each frame.
+    ``texts`` and ``codes`` are the lines of text and the codes read, as the verdict will
+    hold them, so a term or URL list match can name its line or code by index.
     """
 
     digests: hashes.Digests
     pdq: tuple[hashes.PDQHash, ...]
     variants: tuple[tuple[int, str, str], ...] = ()
     edits: tuple[EditHash, ...] = ()
+    texts: tuple[TextFound, ...] = ()
+    codes: tuple[CodeFound, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +53,15 @@ class MatchOutcome:
     """What a matcher found, plus what the policy needs to judge it."""
 
     matches: tuple[Match, ...] = ()
+    text_matches: tuple[TextMatch, ...] = ()
     list_actions: Mapping[str, ListAction] = field(default_factory=dict)
     quarantined: Collection[int] = frozenset()
     notes: tuple[str, ...] = ()
 
 
 class Matcher(Protocol):
-    """Matches an item's hashes against hash lists."""
+    """Matches an item's hashes against hash lists, and its texts and codes against term
+    and URL lists."""
 
     def match(self, query: MatchQuery) -> MatchOutcome:
         """Return the list matches for one item."""
