@@ -241,7 +241,6 @@ def _text_reasons(
                     f"`{first.list}` {place(first)}; {len(group) - len(allowing)} other "
                     "match(es) there are overridden",
                     list=first.list,
-                    category=first.category,
                 )
             )
             continue
@@ -268,7 +267,6 @@ def _text_reason(match: TextMatch, action: ListAction, limits: Thresholds) -> Re
             message=f"{message}, read with OCR confidence {confidence:.2f} (below "
             f"{limits.review:.2f}): not counted",
             list=match.list,
-            category=match.category,
             score=confidence,
         )
     if (
