@@ -199,7 +199,9 @@ def scan(
     ] = FailOn.BLOCK,
     lists: Annotated[
         bool | None,
-        typer.Option("--lists/--no-lists", help="Match the store's hash lists (default: on)."),
+        typer.Option(
+            "--lists/--no-lists", help="Match the store's hash, term and URL lists (default: on)."
+        ),
     ] = None,
     record: Annotated[
         bool | None,
