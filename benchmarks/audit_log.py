@@ -26,9 +26,8 @@ from pathlib import Path
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert
 
 from mediaguard.store import Store
-from mediaguard.store.models import utcnow
+from mediaguard.store.base import utcnow
 from mediaguard.store.review_models import ReviewItem
-from mediaguard.store.review_repo import ReviewStore
 
 PLAIN = Table(
     "bench_plain_log",
@@ -47,10 +46,10 @@ def _data(n: int) -> dict[str, object]:
 
 
 def plain_appends(store: Store, count: int) -> float:
-    PLAIN.create(store._engine, checkfirst=True)
+    PLAIN.create(store.db.engine, checkfirst=True)
     clock = time.perf_counter()
     for n in range(count):
-        with store._engine.begin() as conn:
+        with store.db.begin() as conn:
             conn.execute(
                 insert(PLAIN).values(
                     at=utcnow().isoformat(),
@@ -63,14 +62,14 @@ def plain_appends(store: Store, count: int) -> float:
     return count / (time.perf_counter() - clock)
 
 
-def chained_appends(review: ReviewStore, count: int) -> float:
+def chained_appends(store: Store, count: int) -> float:
     clock = time.perf_counter()
     for n in range(count):
-        review.audit_event("decision.create", f"d_{n:032x}", _data(n))
+        store.audit.audit_event("decision.create", f"d_{n:032x}", _data(n))
     return count / (time.perf_counter() - clock)
 
 
-def queue_latency(store: Store, review: ReviewStore, items: int) -> tuple[float, float]:
+def queue_latency(store: Store, items: int) -> tuple[float, float]:
     now = utcnow()
     rows = [
         {
@@ -91,17 +90,17 @@ def queue_latency(store: Store, review: ReviewStore, items: int) -> tuple[float,
         }
         for n in range(items)
     ]
-    with store._engine.begin() as conn:
+    with store.db.begin() as conn:
         for start in range(0, len(rows), 5000):
             conn.execute(insert(ReviewItem), rows[start : start + 5000])
     times_all: list[float] = []
     times_filtered: list[float] = []
     for _ in range(20):
         clock = time.perf_counter()
-        review.queue(None, limit=100)
+        store.review.queue(None, limit=100)
         times_all.append(time.perf_counter() - clock)
         clock = time.perf_counter()
-        review.queue(None, category="violence", limit=100)
+        store.review.queue(None, category="violence", limit=100)
         times_filtered.append(time.perf_counter() - clock)
     return statistics.median(times_all), statistics.median(times_filtered)
 
@@ -116,27 +115,26 @@ def main() -> None:
         url = args.database or f"sqlite:///{Path(tmp) / 'bench.db'}"
         with Store.open(url) as store:
             store.upgrade()
-            review = ReviewStore(store)
             print(f"database: {store.url}")
             plain = plain_appends(store, args.records)
-            chained = chained_appends(review, args.records)
+            chained = chained_appends(store, args.records)
             print(f"plain append-only table: {plain:9.0f} appends/s (one commit each)")
             print(f"hash-chained audit log : {chained:9.0f} appends/s (one commit each)")
             print(f"ratio chained/plain    : {chained / plain:9.2f}")
             clock = time.perf_counter()
-            report = review.verify_audit()
+            report = store.audit.verify_audit()
             elapsed = time.perf_counter() - clock
             assert report.ok, report.problem
             print(
                 f"verify                 : {report.checked / elapsed:9.0f} records/s "
                 f"({report.checked} records, {elapsed:.2f} s)"
             )
-            everything, filtered = queue_latency(store, review, args.items)
+            everything, filtered = queue_latency(store, args.items)
             print(
                 f"queue page, {args.items} waiting items: {everything * 1000:.1f} ms; "
                 f"filtered by category: {filtered * 1000:.1f} ms (median of 20)"
             )
-            with store._engine.begin() as conn:
+            with store.db.begin() as conn:
                 PLAIN.drop(conn, checkfirst=True)
 
 

@@ -343,13 +343,15 @@ def models(
 ) -> None:
     """List the models in use: name, version, licence, source package, weights SHA-256."""
     scanner = _load(config, None, detectors)
-    table = Table(title="models")
-    # Words such as "BSD-2-Clause" stay whole in a narrow terminal; the SHA-256 folds.
-    widths = {"name": 8, "version": 6, "licence": 12, "package": 8, "opt-in": 6, "sha256": 8}
-    for column, width in widths.items():
-        table.add_column(column, overflow="fold", min_width=width)
     listed = [*scanner.models, *_redaction_models()]
     listed += [m for m in _text_models() if m.name not in {x.name for x in listed}]
+    table = Table(title="models")
+    # Names and words such as "BSD-2-Clause" stay whole in a narrow terminal, so they can
+    # be searched for; the SHA-256 folds.
+    name_width = min(20, max(len(m.name) for m in listed))
+    widths = {"name": name_width, "version": 6, "licence": 12, "package": 8, "opt-in": 6}
+    for column, width in {**widths, "sha256": 8}.items():
+        table.add_column(column, overflow="fold", min_width=width)
     for info in listed:
         table.add_row(
             info.name,

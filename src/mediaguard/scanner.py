@@ -18,11 +18,14 @@ from importlib.metadata import version
 from itertools import islice
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from mediaguard import media
 from mediaguard.config import ScanConfig
 from mediaguard.errors import CorruptMedia, UnreadableSource
 from mediaguard.lists.query import EditHash, Matcher, MatchOutcome, MatchQuery
-from mediaguard.match import urls
+from mediaguard.match import urls, verify
 from mediaguard.match.textmatch import TextMatch
 from mediaguard.media.sampling import sample_frames
 from mediaguard.media.sniff import sniff
@@ -68,6 +71,10 @@ def open_list_matcher(config: ScanConfig, policy: Policy) -> Matcher:
         record=config.record,
         variant_level=policy.variant_level,
     )
+
+
+#: Frames of an image kept (reduced, grey) for verifying edited-copy matches.
+_FRAMES_KEPT = 4
 
 
 def _ms(start: float) -> float:
@@ -226,6 +233,10 @@ class Scanner:
         work.facts = decoded.facts
         work.samples = [(f.time or Fraction(0), f.index) for f in decoded.frames]
         self._hash_and_detect(decoded.frames, work)
+        if self.matcher is not None:
+            # Kept for checking an edited-copy match against a listed picture; a still
+            # has few frames, a video's are streamed and not kept.
+            work.frames = {f.index: verify.grey(f.pixels) for f in decoded.frames[:_FRAMES_KEPT]}
 
     def _video(
         self,
@@ -304,6 +315,7 @@ class Scanner:
                 pdqs,
                 tuple(work.variants),
                 tuple(work.edits),
+                work.frames,
                 texts=tuple(texts),
                 codes=tuple(codes),
             )
@@ -478,6 +490,7 @@ class _Work:
     pdqs: list[hashes.PDQHash] = field(default_factory=list)
     variants: list[tuple[int, str, str]] = field(default_factory=list)
     edits: list[EditHash] = field(default_factory=list)
+    frames: dict[int, npt.NDArray[np.uint8]] = field(default_factory=dict)
     detections: list[Detection] = field(default_factory=list)
     texts: list[TextLine] = field(default_factory=list)
     codes: list[CodeRead] = field(default_factory=list)

@@ -28,4 +28,4 @@ def test_pool_on_a_fresh_store_migrates_once_and_records_every_item(tmp_path: Pa
     assert [type(r) for r in results] == [Verdict] * 4
     with Store.open(url) as store:
         assert store.is_current()
-        assert len(list(store.iter_items())) == 4
+        assert len(list(store.items.iter_items())) == 4

@@ -28,7 +28,7 @@ from mediaguard.service.settings import ServiceSettings
 from mediaguard.service.uploads import ReceivedFile
 from mediaguard.store import Store, resolve_url
 from mediaguard.store.service_models import WebhookEvent
-from mediaguard.store.service_repo import JobInfo
+from mediaguard.store.service_types import JobInfo
 
 PHOTOS = ("astronaut", "camera", "coffee", "chelsea", "rocket", "grace_hopper")
 _OWNER_PID = re.compile(r":(\d+):[0-9a-f]+$")
@@ -68,7 +68,7 @@ class Service:
         values.update(overrides)
         self.settings = ServiceSettings.load(None, **values)
         self.runtime = ServiceRuntime.open(self.settings, scanner=Scanner(ScanConfig(detectors=())))
-        self.key_id = create_key(self.runtime.db, ["scan"], name="test")[0].id
+        self.key_id = create_key(self.runtime.store.keys, ["scan"], name="test")[0].id
         self._events = create_engine(resolve_url(url))
 
     def close(self) -> None:
@@ -99,7 +99,7 @@ class Service:
         return job.id
 
     def job(self, job_id: str) -> JobInfo:
-        return self.runtime.db.get_job(job_id)
+        return self.runtime.store.jobs.get_job(job_id)
 
     def completions(self) -> Counter[str]:
         """How many ``job.completed`` events were stored for each job id."""

@@ -28,7 +28,7 @@ import psutil
 import pytest
 
 from mediaguard.engines.ray_workers import RayJobWorkers
-from mediaguard.store.service_repo import JobInfo
+from mediaguard.store.service_types import JobInfo
 from service._support import Received, Receiver, wait_for
 
 from ._workers import Service, owner_pid, photo_batch, start_pool
@@ -159,12 +159,12 @@ def test_a_restart_mid_webhook_loses_no_event_and_delivers_each_once(
     failed = receiver.get()
     assert (failed.path, failed.attempt) == ("/flaky", "1")
     # Wait until the dispatcher has logged the failure and scheduled the retry.
-    wait_for(lambda: service.runtime.db.deliveries(None)[0].log, timeout=30)
+    wait_for(lambda: service.runtime.store.webhooks.deliveries(None)[0].log, timeout=30)
 
     slow_job = service.submit(photo_batch(photos, 1), callback_url=receiver.url + "/slow")
     held = receiver.get()
     assert (held.path, held.attempt) == ("/slow", "1")
-    pending = {d.event_id: d for d in service.runtime.db.deliveries(None)}
+    pending = {d.event_id: d for d in service.runtime.store.webhooks.deliveries(None)}
     assert pending[failed.event_id].state == "pending"  # its retry is not due yet
     assert [a.status_code for a in pending[failed.event_id].log] == [500]
     assert pending[held.event_id].state == "pending"
@@ -176,7 +176,7 @@ def test_a_restart_mid_webhook_loses_no_event_and_delivers_each_once(
     start_pool(pools, service, workers=1)
 
     def delivered() -> dict[str, Any] | None:
-        found = {d.event_id: d for d in service.runtime.db.deliveries(None)}
+        found = {d.event_id: d for d in service.runtime.store.webhooks.deliveries(None)}
         return found if all(d.state == "delivered" for d in found.values()) else None
 
     deliveries = wait_for(delivered, timeout=90, interval=0.2)

@@ -53,7 +53,7 @@ def _import(store: Store, name: str, text: str) -> object:
 def test_exact_and_pdq_matches_block(
     store: Store, tmp_path: Path, photo_bytes: bytes, reference: dict[str, str]
 ) -> None:
-    store.create_list("gifct", "terrorism", "block")
+    store.lists.create_list("gifct", "terrorism", "block")
     _import(store, "gifct", f"md5 {reference['md5']}\npdq {_flip(reference['pdq'], 20)}\n")
     verdict = _scanner(store, tmp_path).scan(photo_bytes)
     assert verdict.decision is Decision.BLOCK
@@ -82,7 +82,7 @@ def test_per_list_distance(
     flipped: int,
     matches: bool,
 ) -> None:
-    store.create_list("l", "terrorism", "block", pdq_distance=list_distance)
+    store.lists.create_list("l", "terrorism", "block", pdq_distance=list_distance)
     _import(store, "l", f"pdq {_flip(reference['pdq'], flipped)}\n")
     verdict = _scanner(store, tmp_path).scan(photo_bytes)
     assert bool(verdict.matches) is matches
@@ -91,8 +91,8 @@ def test_per_list_distance(
 def test_allow_list_overrides(
     store: Store, tmp_path: Path, photo_bytes: bytes, reference: dict[str, str]
 ) -> None:
-    store.create_list("shared", "terrorism", "block")
-    store.create_list("known-good", "benign", "allow")
+    store.lists.create_list("shared", "terrorism", "block")
+    store.lists.create_list("known-good", "benign", "allow")
     _import(store, "shared", f"pdq {reference['pdq']}\n")
     _import(store, "known-good", f"md5 {reference['md5']}\n")
     verdict = _scanner(store, tmp_path).scan(photo_bytes)
@@ -103,7 +103,7 @@ def test_allow_list_overrides(
 def test_policy_rule_overrides_list_action(
     store: Store, tmp_path: Path, photo_bytes: bytes, reference: dict[str, str]
 ) -> None:
-    store.create_list("shared", "terrorism", "block")
+    store.lists.create_list("shared", "terrorism", "block")
     _import(store, "shared", f"pdq {reference['pdq']}\n")
     policy = Policy.from_toml('name = "p"\nversion = "1"\n[lists.shared]\naction = "review"\n')
     assert _scanner(store, tmp_path, policy).scan(photo_bytes).decision is Decision.REVIEW
@@ -112,7 +112,7 @@ def test_policy_rule_overrides_list_action(
 def test_quarantine_after_too_many_hits(
     store: Store, tmp_path: Path, photo_bytes: bytes, reference: dict[str, str]
 ) -> None:
-    store.create_list("shared", "terrorism", "block")
+    store.lists.create_list("shared", "terrorism", "block")
     _import(store, "shared", f"pdq {reference['pdq']}\n")
     scanner = _scanner(store, tmp_path, quarantine=Quarantine(max_hits=2, window_hours=1))
     decisions = []
@@ -128,9 +128,9 @@ def test_quarantine_after_too_many_hits(
 
 def test_no_record_keeps_no_trace(store: Store, tmp_path: Path, photo_bytes: bytes) -> None:
     _scanner(store, tmp_path, record=False).scan(photo_bytes)
-    assert list(store.iter_items()) == []
+    assert list(store.items.iter_items()) == []
     _scanner(store, tmp_path).scan(photo_bytes)
-    assert len(list(store.iter_items())) == 1
+    assert len(list(store.items.iter_items())) == 1
 
 
 def test_dihedral_matching_finds_mirrored_copy(store: Store, tmp_path: Path) -> None:
@@ -138,7 +138,7 @@ def test_dihedral_matching_finds_mirrored_copy(store: Store, tmp_path: Path) -> 
 
     original = Image.fromarray(data.coffee())
     listed = Scanner(ScanConfig(detectors=())).scan(_png(original)).hashes.pdq[0].hash
-    store.create_list("l", "terrorism", "block")
+    store.lists.create_list("l", "terrorism", "block")
     _import(store, "l", f"pdq {listed}\n")
     mirrored = _png(original.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
     matcher = ListMatcher(store, index_dir=tmp_path / "idx")
@@ -160,7 +160,7 @@ def test_low_quality_hash_is_not_matched_perceptually(store: Store, tmp_path: Pa
     flat = _png(Image.new("RGB", (200, 200), (120, 120, 120)))
     weak = Scanner(ScanConfig(detectors=())).scan(flat).hashes.pdq[0]
     assert not weak.usable
-    store.create_list("l", "terrorism", "block")
+    store.lists.create_list("l", "terrorism", "block")
     _import(store, "l", f"pdq {weak.hash}\n")
     verdict = _scanner(store, tmp_path).scan(flat)
     assert verdict.matches == []
@@ -170,7 +170,7 @@ def test_low_quality_hash_is_not_matched_perceptually(store: Store, tmp_path: Pa
 def test_index_persists_and_updates_incrementally(
     store: Store, tmp_path: Path, reference: dict[str, str]
 ) -> None:
-    store.create_list("l", "terrorism", "block")
+    store.lists.create_list("l", "terrorism", "block")
     _import(store, "l", f"pdq {reference['pdq']}\n")
     ListMatcher(store, index_dir=tmp_path / "idx")
     state = json.loads((tmp_path / "idx" / "state.json").read_text())
@@ -180,7 +180,7 @@ def test_index_persists_and_updates_incrementally(
     assert json.loads((tmp_path / "idx" / "state.json").read_text())["count"] == 3
     assert len(reloaded.lookup(SignalType.MD5, reference["md5"])) == 1
     # A removal is detected and the cache rebuilt without the removed entry.
-    store.remove_entries("l", [reference["pdq"]])
+    store.lists.remove_entries("l", [reference["pdq"]])
     rebuilt = ListMatcher(store, index_dir=tmp_path / "idx")
     assert rebuilt.lookup(SignalType.PDQ, reference["pdq"]) == []
     assert json.loads((tmp_path / "idx" / "state.json").read_text())["count"] == 2
@@ -189,7 +189,7 @@ def test_index_persists_and_updates_incrementally(
 def test_damaged_index_cache_is_rebuilt(
     store: Store, tmp_path: Path, reference: dict[str, str]
 ) -> None:
-    store.create_list("l", "terrorism", "block")
+    store.lists.create_list("l", "terrorism", "block")
     _import(store, "l", f"pdq {reference['pdq']}\n")
     ListMatcher(store, index_dir=tmp_path / "idx")
     (tmp_path / "idx" / "pdq.idx").write_bytes(b"not an index")
@@ -201,7 +201,7 @@ def test_import_reports_bad_lines_and_retroactive_matches(
     store: Store, tmp_path: Path, photo_bytes: bytes, reference: dict[str, str]
 ) -> None:
     _scanner(store, tmp_path).scan(photo_bytes, name="upload-7")
-    store.create_list("new", "terrorism", "block")
+    store.lists.create_list("new", "terrorism", "block")
     report = import_file(
         store,
         "new",
@@ -221,12 +221,12 @@ def test_import_reports_bad_lines_and_retroactive_matches(
 
 
 def test_export_round_trips(store: Store, reference: dict[str, str]) -> None:
-    store.create_list("l", "terrorism", "block")
+    store.lists.create_list("l", "terrorism", "block")
     text = f"pdq {reference['pdq']}\nmd5 {reference['md5']}\n"
     _import(store, "l", text)
     out = io.StringIO()
     assert export_file(store, "l", out) == 2
-    store.create_list("copy", "terrorism", "block")
+    store.lists.create_list("copy", "terrorism", "block")
     report = import_file(store, "copy", io.StringIO(out.getvalue()))
     assert (report.added, report.error_count) == (2, 0)
     assert sorted(out.getvalue().split("\n")) == sorted(text.split("\n"))
@@ -241,7 +241,7 @@ def test_vpdq_entries_round_trip_and_match_animation(store: Store, tmp_path: Pat
     gif = (Path(spec.origin).parent / "no_time_for_that_tiny.gif").read_bytes()
     bag = Scanner(ScanConfig(detectors=())).scan(gif).hashes.pdq
     frames = [f"{p.hash},{p.quality},{i}.000" for i, p in enumerate(bag)]
-    store.create_list("videos", "terrorism", "review")
+    store.lists.create_list("videos", "terrorism", "review")
     report = import_file(store, "videos", io.StringIO(f"vpdq {json.dumps(frames)}\n"))
     assert report.added == 1
     verdict = _scanner(store, tmp_path).scan(gif)

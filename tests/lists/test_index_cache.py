@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mediaguard.lists.hashlists import ListMatcher
 from mediaguard.store import Store
-from mediaguard.store.repo import NewEntry
+from mediaguard.store.list_types import NewEntry
 
 ROUNDS = 150
 
@@ -41,10 +41,14 @@ def test_concurrent_saves_and_loads_stay_consistent(tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     with Store.open(url) as store:
         store.upgrade()
-        store.create_list("tvec", category="terrorism", action="block")
-        store.add_entries("tvec", [NewEntry("pdq", secrets.token_hex(32)) for _ in range(300)])
+        store.lists.create_list("tvec", category="terrorism", action="block")
+        store.lists.add_entries(
+            "tvec", [NewEntry("pdq", secrets.token_hex(32)) for _ in range(300)]
+        )
         ListMatcher(store, index_dir=index_dir, record=False)  # writes the cache once
-        store.add_entries("tvec", [NewEntry("md5", secrets.token_hex(16)) for _ in range(300)])
+        store.lists.add_entries(
+            "tvec", [NewEntry("md5", secrets.token_hex(16)) for _ in range(300)]
+        )
 
     # Two savers hold different generations (300 and 600 entries) of the same cache.
     context = multiprocessing.get_context("fork")

@@ -19,8 +19,6 @@ from mediaguard.lists.termlists import (
 )
 from mediaguard.signals.base import Box
 from mediaguard.store import AlreadyExistsError, InvalidInputError, NotFoundError, Store
-from mediaguard.store.audit import entries as audit_entries
-from mediaguard.store.repo import engine_of
 from mediaguard.store.termlist_repo import TextListStore
 from mediaguard.verdict import CodeFound, TextFound
 
@@ -60,7 +58,7 @@ def test_create_lists_of_both_kinds_and_refuse_a_taken_name(
     assert [i.name for i in lists.lists("url")] == ["phishing"]
     with pytest.raises(AlreadyExistsError):
         lists.create_list("phishing", "term", "fraud", "block")
-    store.create_list("gifct", "terrorism", "block")
+    store.lists.create_list("gifct", "terrorism", "block")
     with pytest.raises(AlreadyExistsError, match="hash list"):
         lists.create_list("gifct", "term", "terrorism", "block")
     with pytest.raises(NotFoundError, match="url list 'scam-terms'"):
@@ -159,8 +157,7 @@ def test_duplicates_are_counted_and_every_change_is_audited(
     lists.update_list("scam", "term", action="review")
     assert lists.remove_entries("scam", ["free bitcoin"]) == 1
     lists.delete_list("scam", "term")
-    with engine_of(store).connect() as conn:
-        actions = [(e.action, e.subject) for e in audit_entries(conn)]
+    actions = [(e.action, e.subject) for e in store.audit.audit_entries()]
     assert actions == [
         ("termlist.create", "scam"),
         ("termlist.entries_add", "scam"),

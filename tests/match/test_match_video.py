@@ -172,6 +172,8 @@ def test_vpdq_value_round_trip(target: np.ndarray) -> None:
     ("kwargs", "error"),
     [
         pytest.param({"index": -1}, ValueError, id="negative-index"),
+        pytest.param({"index": 1.0}, ValueError, id="float-index"),
+        pytest.param({"quality": True}, ValueError, id="bool-quality"),
         pytest.param({"quality": 101}, ValueError, id="quality"),
         pytest.param({"time": Fraction(-1)}, ValueError, id="negative-time"),
         pytest.param({"pdq": "AB" * 32}, HashFormatError, id="uppercase"),

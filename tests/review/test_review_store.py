@@ -12,14 +12,9 @@ from sqlalchemy import text
 
 from mediaguard.store import InvalidInputError, NotFoundError, Store, audit
 from mediaguard.store.base import utcnow
-from mediaguard.store.review_repo import (
-    ConflictError,
-    NewReviewItem,
-    PermissionDenied,
-    ReviewStore,
-    check_password,
-    hash_password,
-)
+from mediaguard.store.errors import ConflictError, PermissionDenied
+from mediaguard.store.review_types import NewReviewItem
+from mediaguard.store.reviewers import check_password, hash_password
 
 PASSWORD = "correct horse battery"
 
@@ -39,11 +34,6 @@ def _item(
     )
 
 
-@pytest.fixture
-def review(store: Store) -> ReviewStore:
-    return ReviewStore(store)
-
-
 def test_password_hash_round_trip_and_rejects_wrong() -> None:
     stored = hash_password(PASSWORD)
     assert stored.startswith("scrypt$")
@@ -53,78 +43,80 @@ def test_password_hash_round_trip_and_rejects_wrong() -> None:
     assert not check_password(PASSWORD, "not a hash")
 
 
-def test_login_session_and_disable(review: ReviewStore) -> None:
-    alice = review.create_reviewer("alice", PASSWORD)
-    assert review.authenticate("alice", "wrong password!") is None
-    assert review.authenticate("nobody", PASSWORD) is None
-    assert review.authenticate("alice", PASSWORD) == alice
-    token, csrf = review.create_session(alice, timedelta(hours=1))
-    live = review.session(token)
+def test_login_session_and_disable(store: Store) -> None:
+    alice = store.reviewers.create_reviewer("alice", PASSWORD)
+    assert store.reviewers.authenticate("alice", "wrong password!") is None
+    assert store.reviewers.authenticate("nobody", PASSWORD) is None
+    assert store.reviewers.authenticate("alice", PASSWORD) == alice
+    token, csrf = store.reviewers.create_session(alice, timedelta(hours=1))
+    live = store.reviewers.session(token)
     assert live is not None
     assert live.reviewer.username == "alice"
     assert live.csrf_token == csrf
-    assert review.session(token + "x") is None
-    review.disable_reviewer("alice")
-    assert review.session(token) is None
-    assert review.authenticate("alice", PASSWORD) is None
+    assert store.reviewers.session(token + "x") is None
+    store.reviewers.disable_reviewer("alice")
+    assert store.reviewers.session(token) is None
+    assert store.reviewers.authenticate("alice", PASSWORD) is None
 
 
-def test_expired_session_is_refused(review: ReviewStore) -> None:
-    alice = review.create_reviewer("alice", PASSWORD)
-    token, _ = review.create_session(alice, timedelta(seconds=-1))
-    assert review.session(token) is None
+def test_expired_session_is_refused(store: Store) -> None:
+    alice = store.reviewers.create_reviewer("alice", PASSWORD)
+    token, _ = store.reviewers.create_session(alice, timedelta(seconds=-1))
+    assert store.reviewers.session(token) is None
 
 
-def test_reviewer_names_and_passwords_are_validated(review: ReviewStore) -> None:
+def test_reviewer_names_and_passwords_are_validated(store: Store) -> None:
     with pytest.raises(InvalidInputError, match="username"):
-        review.create_reviewer("Alice Smith", PASSWORD)
+        store.reviewers.create_reviewer("Alice Smith", PASSWORD)
     with pytest.raises(InvalidInputError, match="password"):
-        review.create_reviewer("alice", "short")
-    review.create_reviewer("alice", PASSWORD)
+        store.reviewers.create_reviewer("alice", "short")
+    store.reviewers.create_reviewer("alice", PASSWORD)
     with pytest.raises(InvalidInputError, match="already in use"):
-        review.create_reviewer("alice", PASSWORD)
+        store.reviewers.create_reviewer("alice", PASSWORD)
 
 
-def test_queue_order_filters_and_escalation(review: ReviewStore) -> None:
-    alice = review.create_reviewer("alice", PASSWORD)
-    low = review.enqueue(_item(1, priority=10))
-    high = review.enqueue(_item(2, priority=90, categories=("violence",)))
-    mid = review.enqueue(_item(3, priority=50))
-    assert [i.id for i in review.queue(alice.id)] == [high.id, mid.id, low.id]
-    assert [i.id for i in review.queue(alice.id, category="violence")] == [high.id]
-    assert [i.id for i in review.queue(alice.id, list_name="known-bad")] == [mid.id, low.id]
-    assert review.facets() == (["sexual", "violence"], ["known-bad"])
-    review.decide(low.id, alice, action="escalate", reason_code="needs_specialist")
-    assert review.queue(alice.id)[0].id == low.id
-    assert review.get_item(low.id).state == "escalated"
+def test_queue_order_filters_and_escalation(store: Store) -> None:
+    alice = store.reviewers.create_reviewer("alice", PASSWORD)
+    low = store.review.enqueue(_item(1, priority=10))
+    high = store.review.enqueue(_item(2, priority=90, categories=("violence",)))
+    mid = store.review.enqueue(_item(3, priority=50))
+    assert [i.id for i in store.review.queue(alice.id)] == [high.id, mid.id, low.id]
+    assert [i.id for i in store.review.queue(alice.id, category="violence")] == [high.id]
+    assert [i.id for i in store.review.queue(alice.id, list_name="known-bad")] == [mid.id, low.id]
+    assert store.review.facets() == (["sexual", "violence"], ["known-bad"])
+    store.review.decide(low.id, alice, action="escalate", reason_code="needs_specialist")
+    assert store.review.queue(alice.id)[0].id == low.id
+    assert store.review.get_item(low.id).state == "escalated"
 
 
-def test_decision_closes_item_and_second_decision_conflicts(review: ReviewStore) -> None:
-    alice = review.create_reviewer("alice", PASSWORD)
-    bob = review.create_reviewer("bob-2", PASSWORD)
-    item = review.enqueue(_item(1))
-    decision = review.decide(
+def test_decision_closes_item_and_second_decision_conflicts(store: Store) -> None:
+    alice = store.reviewers.create_reviewer("alice", PASSWORD)
+    bob = store.reviewers.create_reviewer("bob-2", PASSWORD)
+    item = store.review.enqueue(_item(1))
+    decision = store.review.decide(
         item.id, alice, action="remove", reason_code="sexual_content", note="clear case"
     )
     assert decision.reviewer == "alice"
     assert decision.automated_decision == "not"
     assert decision.automated_detection is True
-    assert review.get_item(item.id).state == "closed"
-    assert review.queue(alice.id) == []
+    assert store.review.get_item(item.id).state == "closed"
+    assert store.review.queue(alice.id) == []
     with pytest.raises(ConflictError):
-        review.decide(item.id, bob, action="approve", reason_code="no_violation")
+        store.review.decide(item.id, bob, action="approve", reason_code="no_violation")
 
 
-def test_concurrent_decisions_yield_exactly_one(review: ReviewStore) -> None:
-    reviewers = [review.create_reviewer(f"r{n}", PASSWORD) for n in range(4)]
-    item = review.enqueue(_item(1))
+def test_concurrent_decisions_yield_exactly_one(store: Store) -> None:
+    reviewers = [store.reviewers.create_reviewer(f"r{n}", PASSWORD) for n in range(4)]
+    item = store.review.enqueue(_item(1))
     outcomes: list[str] = []
     barrier = threading.Barrier(len(reviewers))
 
     def decide(n: int) -> None:
         barrier.wait()
         try:
-            review.decide(item.id, reviewers[n], action="remove", reason_code="sexual_content")
+            store.review.decide(
+                item.id, reviewers[n], action="remove", reason_code="sexual_content"
+            )
             outcomes.append("ok")
         except ConflictError:
             outcomes.append("conflict")
@@ -135,86 +127,88 @@ def test_concurrent_decisions_yield_exactly_one(review: ReviewStore) -> None:
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["conflict"] * 3 + ["ok"]
-    assert len(review.decisions_for(item.id)) == 1
-    assert review.verify_audit().ok
+    assert len(store.review.decisions_for(item.id)) == 1
+    assert store.audit.verify_audit().ok
 
 
-def test_appeal_goes_to_a_different_reviewer(review: ReviewStore) -> None:
-    alice = review.create_reviewer("alice", PASSWORD)
-    bob = review.create_reviewer("bob", PASSWORD)
-    item = review.enqueue(_item(1))
-    removed = review.decide(item.id, alice, action="remove", reason_code="sexual_content")
-    appeal = review.appeal(removed.id, "the uploader says this is a medical photo")
+def test_appeal_goes_to_a_different_reviewer(store: Store) -> None:
+    alice = store.reviewers.create_reviewer("alice", PASSWORD)
+    bob = store.reviewers.create_reviewer("bob", PASSWORD)
+    item = store.review.enqueue(_item(1))
+    removed = store.review.decide(item.id, alice, action="remove", reason_code="sexual_content")
+    appeal = store.review.appeal(removed.id, "the uploader says this is a medical photo")
     assert appeal.state == "open"
-    assert review.get_item(item.id).state == "appealed"
-    assert review.queue(alice.id) == []
-    assert [i.id for i in review.queue(bob.id)] == [item.id]
+    assert store.review.get_item(item.id).state == "appealed"
+    assert store.review.queue(alice.id) == []
+    assert [i.id for i in store.review.queue(bob.id)] == [item.id]
     with pytest.raises(PermissionDenied):
-        review.decide(item.id, alice, action="approve", reason_code="no_violation")
+        store.review.decide(item.id, alice, action="approve", reason_code="no_violation")
     with pytest.raises(ConflictError):
-        review.appeal(removed.id, "again")
-    restored = review.decide(item.id, bob, action="approve", reason_code="no_violation")
-    resolved = review.get_appeal(appeal.id)
+        store.review.appeal(removed.id, "again")
+    restored = store.review.decide(item.id, bob, action="approve", reason_code="no_violation")
+    resolved = store.review.get_appeal(appeal.id)
     assert resolved.state == "resolved"
     assert resolved.outcome == "reversed"
     assert resolved.resolution_id == restored.id
     assert restored.appeal_id == appeal.id
     with pytest.raises(ConflictError, match="latest"):
-        review.appeal(removed.id, "the old decision")
+        store.review.appeal(removed.id, "the old decision")
 
 
-def test_upheld_appeal(review: ReviewStore) -> None:
-    alice = review.create_reviewer("alice", PASSWORD)
-    bob = review.create_reviewer("bob", PASSWORD)
-    item = review.enqueue(_item(1))
-    removed = review.decide(item.id, alice, action="remove", reason_code="sexual_content")
-    appeal = review.appeal(removed.id, "")
-    review.decide(item.id, bob, action="remove", reason_code="sexual_content")
-    assert review.get_appeal(appeal.id).outcome == "upheld"
+def test_upheld_appeal(store: Store) -> None:
+    alice = store.reviewers.create_reviewer("alice", PASSWORD)
+    bob = store.reviewers.create_reviewer("bob", PASSWORD)
+    item = store.review.enqueue(_item(1))
+    removed = store.review.decide(item.id, alice, action="remove", reason_code="sexual_content")
+    appeal = store.review.appeal(removed.id, "")
+    store.review.decide(item.id, bob, action="remove", reason_code="sexual_content")
+    assert store.review.get_appeal(appeal.id).outcome == "upheld"
 
 
-def test_automated_decision_is_closed_and_appealable(review: ReviewStore) -> None:
-    alice = review.create_reviewer("alice", PASSWORD)
-    decision = review.record_automated(_item(1), action="remove", reason_code="known_csam_match")
+def test_automated_decision_is_closed_and_appealable(store: Store) -> None:
+    alice = store.reviewers.create_reviewer("alice", PASSWORD)
+    decision = store.review.record_automated(
+        _item(1), action="remove", reason_code="known_csam_match"
+    )
     assert decision.reviewer is None
     assert decision.automated_decision == "fully"
-    assert review.queue(alice.id) == []
-    review.appeal(decision.id, "")
-    assert [i.id for i in review.queue(alice.id)] == [decision.item_id]
+    assert store.review.queue(alice.id) == []
+    store.review.appeal(decision.id, "")
+    assert [i.id for i in store.review.queue(alice.id)] == [decision.item_id]
 
 
-def test_decisions_since_returns_removals_with_items(review: ReviewStore) -> None:
-    alice = review.create_reviewer("alice", PASSWORD)
+def test_decisions_since_returns_removals_with_items(store: Store) -> None:
+    alice = store.reviewers.create_reviewer("alice", PASSWORD)
     start = utcnow()
-    a = review.enqueue(_item(1))
-    b = review.enqueue(_item(2))
-    review.decide(a.id, alice, action="remove", reason_code="sexual_content")
-    review.decide(b.id, alice, action="approve", reason_code="no_violation")
-    found = review.decisions_since(start)
+    a = store.review.enqueue(_item(1))
+    b = store.review.enqueue(_item(2))
+    store.review.decide(a.id, alice, action="remove", reason_code="sexual_content")
+    store.review.decide(b.id, alice, action="approve", reason_code="no_violation")
+    found = store.review.decisions_since(start)
     assert [(d.action, i.id) for d, i in found] == [("remove", a.id)]
-    assert review.decisions_since(utcnow() + timedelta(seconds=1)) == []
+    assert store.review.decisions_since(utcnow() + timedelta(seconds=1)) == []
 
 
-def test_unknown_ids_are_not_found(review: ReviewStore) -> None:
+def test_unknown_ids_are_not_found(store: Store) -> None:
     for call in (
-        lambda: review.get_item("nope"),
-        lambda: review.get_item("0" * 32),
-        lambda: review.get_decision("d_" + "0" * 32),
-        lambda: review.get_appeal("x"),
+        lambda: store.review.get_item("nope"),
+        lambda: store.review.get_item("0" * 32),
+        lambda: store.review.get_decision("d_" + "0" * 32),
+        lambda: store.review.get_appeal("x"),
     ):
         with pytest.raises(NotFoundError):
             call()
 
 
-def test_reveal_is_logged_per_reviewer(review: ReviewStore) -> None:
-    alice = review.create_reviewer("alice", PASSWORD)
-    bob = review.create_reviewer("bob", PASSWORD)
-    item = review.enqueue(_item(1))
-    assert not review.has_revealed(item.id, alice)
-    review.reveal(item.id, alice)
-    assert review.has_revealed(item.id, alice)
-    assert not review.has_revealed(item.id, bob)
-    last = review.last_audit("preview.reveal", item.id)
+def test_reveal_is_logged_per_reviewer(store: Store) -> None:
+    alice = store.reviewers.create_reviewer("alice", PASSWORD)
+    bob = store.reviewers.create_reviewer("bob", PASSWORD)
+    item = store.review.enqueue(_item(1))
+    assert not store.review.has_revealed(item.id, alice)
+    store.review.reveal(item.id, alice)
+    assert store.review.has_revealed(item.id, alice)
+    assert not store.review.has_revealed(item.id, bob)
+    last = store.audit.last_audit("preview.reveal", item.id)
     assert last is not None
     assert last.actor == "reviewer:alice"
 
@@ -222,18 +216,18 @@ def test_reveal_is_logged_per_reviewer(review: ReviewStore) -> None:
 # ----------------------------------------------------------------------- audit chain
 
 
-def _activity(store: Store, review: ReviewStore) -> None:
-    alice = review.create_reviewer("alice", PASSWORD)
-    store.create_list("known-bad", "csam", "block")
-    item = review.enqueue(_item(1))
-    review.reveal(item.id, alice)
-    review.decide(item.id, alice, action="remove", reason_code="sexual_content")
-    store.delete_list("known-bad")
+def _activity(store: Store) -> None:
+    alice = store.reviewers.create_reviewer("alice", PASSWORD)
+    store.lists.create_list("known-bad", "csam", "block")
+    item = store.review.enqueue(_item(1))
+    store.review.reveal(item.id, alice)
+    store.review.decide(item.id, alice, action="remove", reason_code="sexual_content")
+    store.lists.delete_list("known-bad")
 
 
-def test_every_change_is_chained(store: Store, review: ReviewStore) -> None:
-    _activity(store, review)
-    entries = list(review.audit_entries())
+def test_every_change_is_chained(store: Store) -> None:
+    _activity(store)
+    entries = list(store.audit.audit_entries())
     assert [e.action for e in entries] == [
         "reviewer.create",
         "hashlist.create",
@@ -246,14 +240,14 @@ def test_every_change_is_chained(store: Store, review: ReviewStore) -> None:
     assert entries[0].prev_hash == "0" * 64
     for before, after in itertools.pairwise(entries):
         assert after.prev_hash == before.hash
-    report = review.verify_audit()
+    report = store.audit.verify_audit()
     assert report.ok
     assert report.checked == 6
     assert report.head_hash == entries[-1].hash
 
 
 def _tamper(store: Store, sql: str) -> None:
-    with store._engine.begin() as conn:
+    with store.db.begin() as conn:
         conn.execute(text(sql))
 
 
@@ -268,37 +262,35 @@ def _tamper(store: Store, sql: str) -> None:
     ],
     ids=["edited-data", "edited-actor", "deleted", "reordered", "truncated"],
 )
-def test_verify_names_the_first_bad_record(
-    store: Store, review: ReviewStore, sql: str, first_bad: int
-) -> None:
-    _activity(store, review)
+def test_verify_names_the_first_bad_record(store: Store, sql: str, first_bad: int) -> None:
+    _activity(store)
     _tamper(store, sql)
-    report = review.verify_audit()
+    report = store.audit.verify_audit()
     assert not report.ok
     assert report.first_bad_seq == first_bad, report.problem
 
 
-def test_concurrent_appends_form_one_chain(store: Store, review: ReviewStore) -> None:
+def test_concurrent_appends_form_one_chain(store: Store) -> None:
     barrier = threading.Barrier(4)
 
     def work(n: int) -> None:
         barrier.wait()
         for k in range(5):
-            review.audit_event("policy.load", f"worker-{n}", {"k": k})
+            store.audit.audit_event("policy.load", f"worker-{n}", {"k": k})
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    report = review.verify_audit()
+    report = store.audit.verify_audit()
     assert report.ok
     assert report.checked == 20
 
 
 def _rewrite_from(store: Store, seq: int, **changes: str) -> None:
     """Change record ``seq`` and recompute every later hash and the head: a whole rewrite."""
-    with store._engine.begin() as conn:
+    with store.db.begin() as conn:
         if changes:
             sets = ", ".join(f"{column} = :{column}" for column in changes)
             conn.execute(
@@ -321,24 +313,24 @@ def _rewrite_from(store: Store, seq: int, **changes: str) -> None:
         )
 
 
-def test_a_whole_rewrite_is_caught_only_by_an_anchor(store: Store, review: ReviewStore) -> None:
-    _activity(store, review)
-    before = review.verify_audit()
+def test_a_whole_rewrite_is_caught_only_by_an_anchor(store: Store) -> None:
+    _activity(store)
+    before = store.audit.verify_audit()
     anchors = {before.head_seq: before.head_hash}
     _rewrite_from(store, 3, actor="reviewer:mallory")
-    assert review.verify_audit().ok  # consistent in itself...
-    report = review.verify_audit(anchors)  # ...but no longer through the anchor
+    assert store.audit.verify_audit().ok  # consistent in itself...
+    report = store.audit.verify_audit(anchors)  # ...but no longer through the anchor
     assert not report.ok
     assert report.first_bad_seq == before.head_seq
 
 
-def test_an_anchored_record_cut_from_the_end_is_caught(store: Store, review: ReviewStore) -> None:
-    _activity(store, review)
-    before = review.verify_audit()
+def test_an_anchored_record_cut_from_the_end_is_caught(store: Store) -> None:
+    _activity(store)
+    before = store.audit.verify_audit()
     _tamper(store, f"DELETE FROM audit_log WHERE seq = {before.head_seq}")
     _rewrite_from(store, 1)
-    assert review.verify_audit().ok
-    report = review.verify_audit({before.head_seq: before.head_hash})
+    assert store.audit.verify_audit().ok
+    report = store.audit.verify_audit({before.head_seq: before.head_hash})
     assert not report.ok
     assert report.first_bad_seq == before.head_seq
     assert "no longer in the log" in (report.problem or "")

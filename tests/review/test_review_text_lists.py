@@ -28,8 +28,6 @@ from mediaguard.service.app import create_app
 from mediaguard.service.auth import create_key
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.store import Store
-from mediaguard.store.audit import entries as audit_entries
-from mediaguard.store.repo import engine_of
 from mediaguard.store.termlist_repo import TextListStore
 from mediaguard.verdict import Verdict
 from service._support import Keys, make_settings
@@ -66,8 +64,8 @@ def ui(database_url: str, tmp_path: Path, scanner: Scanner) -> Iterator[Ui]:
     settings = make_settings(database_url, tmp_path / "data", workers=0, webhook_dispatchers=0)
     runtime = ServiceRuntime.open(settings, scanner=scanner)
     try:
-        _, scan_key = create_key(runtime.db, ["scan"], name="scan")
-        _, lists_key = create_key(runtime.db, ["lists"], name="lists")
+        _, scan_key = create_key(runtime.store.keys, ["scan"], name="scan")
+        _, lists_key = create_key(runtime.store.keys, ["lists"], name="lists")
         app = create_app(settings, runtime=runtime)
         with (
             start_blocking_portal() as portal,
@@ -97,12 +95,12 @@ def _queue(ui: Ui, poster: bytes, *, domains: str = "") -> Any:
     )
     assert scanned.status_code == 200, scanned.text
     assert scanned.json()["decision"] == "review"
-    (item,) = ui.runtime.review.queue(None)
+    (item,) = ui.runtime.store.review.queue(None)
     return item
 
 
 def _reviewer(ui: Ui) -> Any:
-    ui.runtime.review.create_reviewer("alice", PASSWORD)
+    ui.runtime.store.reviewers.create_reviewer("alice", PASSWORD)
     assert _login(ui.client, "alice", PASSWORD).status_code == 303
     return ui.client
 
@@ -150,8 +148,9 @@ def test_add_a_domain_and_a_term_from_the_item(ui: Ui, poster: bytes) -> None:
     values = {(e.list_name, e.value) for e in TextListStore(ui.runtime.store).iter_entries()}
     assert ("phishing", "phish.example") in values
     assert ("scam", phrases[phone_at].casefold()) in values
-    with engine_of(ui.runtime.store).connect() as conn:
-        adds = [e for e in audit_entries(conn) if e.action.endswith("list.entries_add")]
+    adds = [
+        e for e in ui.runtime.store.audit.audit_entries() if e.action.endswith("list.entries_add")
+    ]
     assert adds[-1].actor.startswith("reviewer:")
     # Values come from the verdict only: an index out of range, or a made-up kind, is refused.
     for choice in ("domain:9", "url:0", "term:-1", "evil.example"):
@@ -184,8 +183,8 @@ def test_statement_of_a_text_decision_has_a_category_and_no_personal_data(
         data={"csrf_token": _csrf(page), "action": "remove", "reason_code": "scam_or_phishing"},
     )
     assert decided.status_code == 303, decided.text
-    (decision,) = ui.runtime.review.decisions_for(item.id)
-    _, review_key = create_key(ui.runtime.db, ["review"], name="review")
+    (decision,) = ui.runtime.store.review.decisions_for(item.id)
+    _, review_key = create_key(ui.runtime.store.keys, ["review"], name="review")
     response = client.get(f"/v1/decisions/{decision.id}/statement", headers=Keys.auth(review_key))
     assert response.status_code == 200, response.text
     statement = response.json()

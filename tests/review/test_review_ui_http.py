@@ -37,7 +37,7 @@ from mediaguard.service.routers.review_ui.sessions import LOGIN_COOKIE, SESSION_
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.signals.base import Detection
 from mediaguard.store import Store
-from mediaguard.store.review_repo import ReviewItemInfo
+from mediaguard.store.review_types import ReviewItemInfo
 from mediaguard.timeline import Segment, fraction_text
 from service._support import Keys, make_settings
 from video.builders import VideoSpec, write_video
@@ -110,8 +110,8 @@ def ui(database_url: str, tmp_path: Path, scanner: Scanner) -> Iterator[Ui]:
     settings = make_settings(database_url, tmp_path / "data", workers=0, webhook_dispatchers=0)
     runtime = ServiceRuntime.open(settings, scanner=scanner)
     try:
-        _, scan_key = create_key(runtime.db, ["scan"], name="scan")
-        _, lists_key = create_key(runtime.db, ["lists"], name="lists")
+        _, scan_key = create_key(runtime.store.keys, ["scan"], name="scan")
+        _, lists_key = create_key(runtime.store.keys, ["lists"], name="lists")
         app = create_app(settings, runtime=runtime)
         with (
             start_blocking_portal() as portal,
@@ -141,7 +141,7 @@ def _login(client: Client, username: str, password: str, next_path: str = "") ->
 
 def _reviewer(ui: Ui, name: str, client: Client | None = None) -> Client:
     """A logged-in client for a new reviewer ``name``."""
-    ui.runtime.review.create_reviewer(name, PASSWORD)
+    ui.runtime.store.reviewers.create_reviewer(name, PASSWORD)
     client = client or ui.client_for()
     assert _login(client, name, PASSWORD).status_code == 303
     return client
@@ -176,7 +176,7 @@ def _queue_photo(ui: Ui, photos: Any, name: str = PHOTO) -> ReviewItemInfo:
     assert scanned.status_code == 200, scanned.text
     assert scanned.json()["decision"] == "review"
     # The intake runs as the response's background task, which Client awaits.
-    (item,) = [i for i in ui.runtime.review.queue(None) if i.source == f"{name}.jpg"]
+    (item,) = [i for i in ui.runtime.store.review.queue(None) if i.source == f"{name}.jpg"]
     assert item.has_preview
     return item
 
@@ -219,11 +219,11 @@ def test_logged_out_post_changes_nothing(ui: Ui, photos: Any) -> None:
 
     assert response.status_code == 303
     assert response.headers["location"].startswith("/review/login?next=")
-    assert ui.runtime.review.decisions_for(item.id) == []
+    assert ui.runtime.store.review.decisions_for(item.id) == []
 
 
 def test_login_goes_to_a_local_next_page(ui: Ui) -> None:
-    ui.runtime.review.create_reviewer("alice", PASSWORD)
+    ui.runtime.store.reviewers.create_reviewer("alice", PASSWORD)
 
     response = _login(ui.client, "alice", PASSWORD, "/review?category=sexual")
 
@@ -247,7 +247,7 @@ def test_login_goes_to_a_local_next_page(ui: Ui) -> None:
     ],
 )
 def test_open_redirect_is_refused(ui: Ui, target: str) -> None:
-    ui.runtime.review.create_reviewer("alice", PASSWORD)
+    ui.runtime.store.reviewers.create_reviewer("alice", PASSWORD)
 
     form = ui.client.get("/review/login", params={"next": target})
     response = _login(ui.client, "alice", PASSWORD, target)
@@ -265,7 +265,7 @@ def test_open_redirect_is_refused(ui: Ui, target: str) -> None:
     ],
 )
 def test_failed_login_gives_one_generic_message(ui: Ui, username: str, password: str) -> None:
-    ui.runtime.review.create_reviewer("alice", PASSWORD)
+    ui.runtime.store.reviewers.create_reviewer("alice", PASSWORD)
 
     response = _login(ui.client, username, password)
 
@@ -276,7 +276,7 @@ def test_failed_login_gives_one_generic_message(ui: Ui, username: str, password:
 
 
 def test_repeated_failed_logins_are_throttled(ui: Ui) -> None:
-    ui.runtime.review.create_reviewer("alice", PASSWORD)
+    ui.runtime.store.reviewers.create_reviewer("alice", PASSWORD)
     limit = ui.runtime.login_throttle.per_account
     for _ in range(limit):
         assert _login(ui.client, "alice", "wrong password!").status_code == 401
@@ -287,13 +287,13 @@ def test_repeated_failed_logins_are_throttled(ui: Ui) -> None:
     assert int(refused.headers["Retry-After"]) > 0
     assert SESSION_COOKIE not in refused.cookies
     # Another account from the same address still gets in (under the address's limit).
-    ui.runtime.review.create_reviewer("bob", PASSWORD)
+    ui.runtime.store.reviewers.create_reviewer("bob", PASSWORD)
     assert _login(ui.client, "bob", PASSWORD).status_code == 303
 
 
 def test_disabled_reviewer_cannot_log_in_and_loses_sessions(ui: Ui) -> None:
     client = _reviewer(ui, "alice")
-    ui.runtime.review.disable_reviewer("alice")
+    ui.runtime.store.reviewers.disable_reviewer("alice")
 
     assert client.get("/review").status_code == 303
     assert _login(client, "alice", PASSWORD).status_code == 401
@@ -304,7 +304,7 @@ def test_disabled_reviewer_cannot_log_in_and_loses_sessions(ui: Ui) -> None:
     [pytest.param(None, id="missing"), pytest.param("forged", id="forged")],
 )
 def test_login_form_is_csrf_protected(ui: Ui, token: str | None) -> None:
-    ui.runtime.review.create_reviewer("alice", PASSWORD)
+    ui.runtime.store.reviewers.create_reviewer("alice", PASSWORD)
     ui.client.get("/review/login")
     fields = {"username": "alice", "password": PASSWORD}
     if token is not None:
@@ -319,7 +319,7 @@ def test_login_form_is_csrf_protected(ui: Ui, token: str | None) -> None:
 
 def test_login_token_needs_its_own_cookie(ui: Ui) -> None:
     """A token lifted from another browser's form is useless without that browser's cookie."""
-    ui.runtime.review.create_reviewer("alice", PASSWORD)
+    ui.runtime.store.reviewers.create_reviewer("alice", PASSWORD)
     token = _LOGIN_TOKEN.search(ui.client.get("/review/login").text)
     assert token is not None
     other = ui.client_for()
@@ -341,7 +341,7 @@ def test_logout_ends_the_session_on_the_server(ui: Ui) -> None:
     response = client.post("/review/logout", data={"csrf_token": token})
 
     assert response.status_code == 303
-    assert ui.runtime.review.session(session_token) is None
+    assert ui.runtime.store.reviewers.session(session_token) is None
     assert client.get("/review").status_code == 303
 
 
@@ -353,7 +353,7 @@ def test_logout_ends_the_session_on_the_server(ui: Ui) -> None:
     [("https://testserver", True), ("http://testserver", False)],
 )
 def test_cookie_flags(ui: Ui, base_url: str, secure: bool) -> None:
-    ui.runtime.review.create_reviewer("alice", PASSWORD)
+    ui.runtime.store.reviewers.create_reviewer("alice", PASSWORD)
     client = ui.client_for(base_url)
 
     form = client.get("/review/login")
@@ -466,9 +466,9 @@ def test_clear_preview_only_after_an_audited_reveal(ui: Ui, photos: Any) -> None
     assert clear.content[:2] == b"\xff\xd8"
     assert clear.content != shielded.content
     assert clear.headers["cache-control"] == "no-store"
-    reveals = [e for e in ui.runtime.review.audit_entries() if e.action == "preview.reveal"]
+    reveals = [e for e in ui.runtime.store.audit.audit_entries() if e.action == "preview.reveal"]
     assert [(e.actor, e.subject) for e in reveals] == [("reviewer:alice", item.id)]
-    assert ui.runtime.review.verify_audit().ok
+    assert ui.runtime.store.audit.verify_audit().ok
     # Another reviewer's reveal does not open the clear image to someone else.
     other = _reviewer(ui, "bob")
     assert other.get(clear_url).status_code == 403
@@ -491,7 +491,7 @@ def test_a_shielded_only_category_keeps_no_clear_preview_to_reveal(ui: Ui, photo
     )
     assert refused.status_code == 409
     assert client.get(f"/review/items/{item.id}/preview/clear").status_code == 403
-    assert [e for e in ui.runtime.review.audit_entries() if e.action == "preview.reveal"] == []
+    assert [e for e in ui.runtime.store.audit.audit_entries() if e.action == "preview.reveal"] == []
 
 
 def test_reveal_without_javascript_redirects_to_the_clear_page(ui: Ui, photos: Any) -> None:
@@ -537,9 +537,11 @@ def test_decision_without_the_csrf_token_is_refused(ui: Ui, photos: Any, token: 
     assert response.status_code == 403
     assert "nothing was changed" in response.text
     assert reveal.status_code == 403
-    assert ui.runtime.review.decisions_for(item.id) == []
-    assert ui.runtime.review.get_item(item.id).state == "open"
-    assert not ui.runtime.review.has_revealed(item.id, ui.runtime.review.get_reviewer("alice"))
+    assert ui.runtime.store.review.decisions_for(item.id) == []
+    assert ui.runtime.store.review.get_item(item.id).state == "open"
+    assert not ui.runtime.store.review.has_revealed(
+        item.id, ui.runtime.store.reviewers.get_reviewer("alice")
+    )
 
 
 def test_another_sessions_csrf_token_is_refused(ui: Ui, photos: Any) -> None:
@@ -554,7 +556,7 @@ def test_another_sessions_csrf_token_is_refused(ui: Ui, photos: Any) -> None:
     )
 
     assert response.status_code == 403
-    assert ui.runtime.review.decisions_for(item.id) == []
+    assert ui.runtime.store.review.decisions_for(item.id) == []
 
 
 # ------------------------------------------------------------------------ decisions
@@ -570,7 +572,7 @@ def test_decision_is_recorded_and_leads_to_the_next_item(ui: Ui, photos: Any) ->
     )
 
     assert response.status_code == 303
-    (decision,) = ui.runtime.review.decisions_for(first.id)
+    (decision,) = ui.runtime.store.review.decisions_for(first.id)
     assert response.headers["location"] == f"/review/items/{second.id}?recorded={decision.id}"
     assert (decision.reviewer, decision.action, decision.reason_code, decision.note) == (
         "alice",
@@ -578,14 +580,14 @@ def test_decision_is_recorded_and_leads_to_the_next_item(ui: Ui, photos: Any) ->
         "sexual_content",
         "obvious",
     )
-    created = ui.runtime.review.last_audit("decision.create", decision.id)
+    created = ui.runtime.store.audit.last_audit("decision.create", decision.id)
     assert created is not None
     assert created.actor == "reviewer:alice"
     # An escalated item stays in the queue, higher up; "next" is another item.
     escalated = _decide(client, second.id, action="escalate", reason_code="needs_specialist")
-    (escalation,) = ui.runtime.review.decisions_for(second.id)
+    (escalation,) = ui.runtime.store.review.decisions_for(second.id)
     assert escalated.headers["location"] == f"/review?recorded={escalation.id}"
-    assert ui.runtime.review.get_item(second.id).state == "escalated"
+    assert ui.runtime.store.review.get_item(second.id).state == "escalated"
 
 
 def test_the_next_page_confirms_the_recorded_decision_to_its_reviewer(ui: Ui, photos: Any) -> None:
@@ -595,7 +597,7 @@ def test_the_next_page_confirms_the_recorded_decision_to_its_reviewer(ui: Ui, ph
     bob = _reviewer(ui, "bob")
 
     response = _decide(alice, first.id, action="remove", reason_code="sexual_content")
-    (decision,) = ui.runtime.review.decisions_for(first.id)
+    (decision,) = ui.runtime.store.review.decisions_for(first.id)
     following = alice.get(response.headers["location"])
     bobs_view = bob.get(f"/review/items/{second.id}?recorded={decision.id}")
     unknown = alice.get(f"/review?recorded={'0' * 32}")
@@ -621,7 +623,7 @@ def test_decision_ids_are_shown_and_a_closed_item_has_no_decide_form(ui: Ui, pho
     open_page = client.get(f"/review/items/{item.id}")
 
     _decide(client, item.id, action="approve", reason_code="no_violation")
-    (decision,) = ui.runtime.review.decisions_for(item.id)
+    (decision,) = ui.runtime.store.review.decisions_for(item.id)
     closed_page = client.get(f"/review/items/{item.id}")
 
     assert 'id="decision-form"' in open_page.text
@@ -663,7 +665,7 @@ def test_invalid_decision_keeps_the_form(
         checked = re.search(r'id="action-(\w+)"[^>]*checked', response.text)
         assert checked is not None
         assert checked.group(1) == fields["action"]
-    assert ui.runtime.review.decisions_for(item.id) == []
+    assert ui.runtime.store.review.decisions_for(item.id) == []
 
 
 def test_second_decision_is_a_conflict_that_keeps_the_form(ui: Ui, photos: Any) -> None:
@@ -686,7 +688,7 @@ def test_second_decision_is_a_conflict_that_keeps_the_form(ui: Ui, photos: Any) 
     assert response.status_code == 409
     assert "already decided" in response.text
     assert ">my note stays</textarea>" in response.text
-    assert [d.reviewer for d in ui.runtime.review.decisions_for(item.id)] == ["bob"]
+    assert [d.reviewer for d in ui.runtime.store.review.decisions_for(item.id)] == ["bob"]
 
 
 def test_appealed_item_is_hidden_from_the_reviewer_appealed(ui: Ui, photos: Any) -> None:
@@ -694,8 +696,8 @@ def test_appealed_item_is_hidden_from_the_reviewer_appealed(ui: Ui, photos: Any)
     alice = _reviewer(ui, "alice")
     bob = _reviewer(ui, "bob")
     _decide(alice, item.id, action="remove", reason_code="sexual_content")
-    (decision,) = ui.runtime.review.decisions_for(item.id)
-    ui.runtime.review.appeal(decision.id, "this is my own holiday photo")
+    (decision,) = ui.runtime.store.review.decisions_for(item.id)
+    ui.runtime.store.review.appeal(decision.id, "this is my own holiday photo")
 
     alices_queue = alice.get("/review")
     bobs_queue = bob.get("/review")
@@ -708,7 +710,7 @@ def test_appealed_item_is_hidden_from_the_reviewer_appealed(ui: Ui, photos: Any)
     assert "different reviewer" in refused.text
     assert "Open appeal" in bobs_page.text
     assert "this is my own holiday photo" in bobs_page.text
-    assert len(ui.runtime.review.decisions_for(item.id)) == 1
+    assert len(ui.runtime.store.review.decisions_for(item.id)) == 1
 
 
 # ------------------------------------------------------------------------ lists
@@ -716,7 +718,7 @@ def test_appealed_item_is_hidden_from_the_reviewer_appealed(ui: Ui, photos: Any)
 
 def test_add_to_list_reports_past_items_that_now_match(ui: Ui, photos: Any) -> None:
     item = _queue_photo(ui, photos)
-    ui.runtime.store.create_list("reviewed-bad", "sexual", "block")
+    ui.runtime.store.lists.create_list("reviewed-bad", "sexual", "block")
     client = _reviewer(ui, "alice")
     token = _csrf(client.get(f"/review/items/{item.id}"))
 
@@ -731,12 +733,12 @@ def test_add_to_list_reports_past_items_that_now_match(ui: Ui, photos: Any) -> N
 
     assert response.status_code == 200
     assert "Added the sha256 hash to reviewed-bad: 1 past item(s) now match." in response.text
-    (entry,) = ui.runtime.store.iter_entries("reviewed-bad")
+    (entry,) = ui.runtime.store.lists.iter_entries("reviewed-bad")
     assert (entry.signal_type, entry.value) == ("sha256", item.sha256)
     # The past item is the one recorded when the photo was scanned.
-    (past,) = ui.runtime.store.find_items_by_digest(sha256=item.sha256)
+    (past,) = ui.runtime.store.items.find_items_by_digest(sha256=item.sha256)
     assert past.source == f"{PHOTO}.jpg"
-    added = ui.runtime.review.last_audit("hashlist.entries_add", "reviewed-bad")
+    added = ui.runtime.store.audit.last_audit("hashlist.entries_add", "reviewed-bad")
     assert added is not None
     assert added.actor == "reviewer:alice"
     assert "already on reviewed-bad" in again.text
@@ -760,7 +762,7 @@ def test_add_to_list_refusals(
     ui: Ui, photos: Any, fields: dict[str, str], status: int, message: str
 ) -> None:
     item = _queue_photo(ui, photos)
-    ui.runtime.store.create_list("reviewed-bad", "sexual", "block")
+    ui.runtime.store.lists.create_list("reviewed-bad", "sexual", "block")
     client = _reviewer(ui, "alice")
     token = _csrf(client.get(f"/review/items/{item.id}"))
 
@@ -768,7 +770,7 @@ def test_add_to_list_refusals(
 
     assert response.status_code == status
     assert message in response.text
-    assert ui.runtime.store.count_entries("reviewed-bad") == 0
+    assert ui.runtime.store.lists.count_entries("reviewed-bad") == 0
 
 
 # ------------------------------------------------------------------------ what the page shows

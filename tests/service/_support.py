@@ -27,7 +27,7 @@ from mediaguard.service.auth import create_key
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.service.settings import ServiceSettings
 from mediaguard.service.webhooks import ATTEMPT_HEADER, EVENT_ID_HEADER
-from mediaguard.store.service_repo import ServiceStore
+from mediaguard.store.keys import KeyRepository
 
 SECRET = "test-signing-secret-" + secrets.token_hex(16)
 
@@ -69,7 +69,7 @@ class Keys:
         return {"Authorization": f"Bearer {token}"}
 
 
-def make_keys(db: ServiceStore) -> Keys:
+def make_keys(keys: KeyRepository) -> Keys:
     """One fresh key per scope, and one limited to 2 requests a minute."""
     made: dict[str, str] = {}
     ids: dict[str, int] = {}
@@ -80,7 +80,7 @@ def make_keys(db: ServiceStore) -> Keys:
         ("admin", ["admin"], None),
         ("limited", ["scan"], 2),
     ):
-        info, token = create_key(db, scopes, name=name, rate_limit_per_minute=limit)
+        info, token = create_key(keys, scopes, name=name, rate_limit_per_minute=limit)
         made[name] = token
         ids[name] = info.id
     return Keys(**made, ids=ids)

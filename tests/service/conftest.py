@@ -67,7 +67,7 @@ def runtime(settings: ServiceSettings, base_scanner: Scanner) -> Iterator[Servic
 @pytest.fixture
 def keys(runtime: ServiceRuntime) -> Keys:
     """Fresh keys for the test's database."""
-    return make_keys(runtime.db)
+    return make_keys(runtime.store.keys)
 
 
 @pytest.fixture

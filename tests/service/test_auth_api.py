@@ -72,7 +72,7 @@ def test_revoked_key_is_refused_at_once(
 ) -> None:
     assert client.get("/v1/jobs", headers=Keys.auth(keys.scan)).status_code == 200
     key_id = keys.scan.split("_")[1]
-    runtime.db.revoke_key(key_id)
+    runtime.store.keys.revoke_key(key_id)
     response = client.get("/v1/jobs", headers=Keys.auth(keys.scan))
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_api_key"
@@ -116,7 +116,7 @@ def test_token_format() -> None:
 def test_authenticate_refuses_unknown_key_ids(runtime: ServiceRuntime) -> None:
     _, token = new_token()
     with pytest.raises(ApiError) as refused:
-        authenticate(runtime.db, token)
+        authenticate(runtime.store.keys, token)
     assert refused.value.status == 401
 
 

@@ -23,7 +23,6 @@ from mediaguard.service.auth import authenticate
 from mediaguard.service.errors import ApiError
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.store import SchemaError, Store
-from mediaguard.store.service_repo import ServiceStore
 
 from ._support import SECRET, make_settings
 
@@ -56,7 +55,7 @@ def test_keys_create_ls_revoke(migrated_url: str, capsys: pytest.CaptureFixture[
     assert token.startswith("mg_")
     assert "shown only now" in _flat(captured.err)
     with Store.open(migrated_url) as store:
-        principal = authenticate(ServiceStore(store), token)
+        principal = authenticate(store.keys, token)
     assert principal.key.scopes == {"scan", "lists"}
     assert principal.key.rate_limit_per_minute == 120
     key_id = token.split("_")[1]
@@ -66,7 +65,7 @@ def test_keys_create_ls_revoke(migrated_url: str, capsys: pytest.CaptureFixture[
     assert token not in listed
     assert main(["keys", "revoke", key_id, "--database", migrated_url]) == 0
     with Store.open(migrated_url) as store, pytest.raises(ApiError):
-        authenticate(ServiceStore(store), token)
+        authenticate(store.keys, token)
 
 
 @pytest.mark.parametrize(

@@ -132,7 +132,7 @@ def test_worker_killed_mid_job_is_retried_and_completes_once(
     workers.append(first)
 
     def running() -> Any:
-        job = runtime.db.get_job(job_id)
+        job = runtime.store.jobs.get_job(job_id)
         assert job.state in ("queued", "running"), f"{job.state}: {first.output()}"
         return job if job.state == "running" else None
 
@@ -140,7 +140,7 @@ def test_worker_killed_mid_job_is_retried_and_completes_once(
     assert claimed.attempts == 1
     time.sleep(0.3)
     os.kill(first.process.pid, signal.SIGSTOP)
-    frozen = runtime.db.get_job(job_id)
+    frozen = runtime.store.jobs.get_job(job_id)
     assert frozen.state == "running", first.output()  # frozen before it could finish
     assert frozen.lease_owner == claimed.lease_owner
     os.kill(first.process.pid, signal.SIGKILL)
@@ -166,6 +166,6 @@ def test_worker_killed_mid_job_is_retried_and_completes_once(
     assert len(event["data"]["job"]["results"]) == BATCH
     time.sleep(1.0)
     assert receiver.requests.empty()  # completed once, announced once
-    deliveries = runtime.db.deliveries(None)
+    deliveries = runtime.store.webhooks.deliveries(None)
     assert [(d.event_id, d.state) for d in deliveries] == [(event["id"], "delivered")]
     assert wait_gone(runtime.spool.job_dir(job_id))

@@ -101,7 +101,7 @@ def test_unexpected_errors_are_500_without_a_traceback(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(runtime.db, "list_jobs", broken)
+    monkeypatch.setattr(runtime.store.jobs, "list_jobs", broken)
     response = client.get("/v1/jobs", headers=Keys.auth(keys.scan))
     assert response.status_code == 500
     error = _shape(response)

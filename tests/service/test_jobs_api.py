@@ -97,7 +97,7 @@ def test_bad_files_are_refused_at_submission(
     response = _submit(client, keys.scan, [("ok.jpg", photos.file("rocket")), ("bad", data)])
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
-    assert runtime.db.list_jobs(None) == []
+    assert runtime.store.jobs.list_jobs(None) == []
     assert list(runtime.spool.incoming.iterdir()) == []
 
 

@@ -95,7 +95,7 @@ def test_the_readme_finds_the_term_and_the_qr_url(
     server = LiveServer(runtime)
     server.start()
     try:
-        key = make_keys(runtime.db).scan
+        key = make_keys(runtime.store.keys).scan
         command = curl.replace("http://127.0.0.1:8080", server.base_url)
         done = subprocess.run(
             ["bash", "-c", command],

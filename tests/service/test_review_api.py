@@ -26,7 +26,7 @@ from mediaguard.review.intake import new_item, preview_path
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.store import NewEntry
 from mediaguard.store.base import utcnow
-from mediaguard.store.review_repo import ReviewerInfo
+from mediaguard.store.review_types import ReviewerInfo
 from mediaguard.verdict import Verdict
 
 from ._support import Keys, make_settings, tiny_mp4, wait_for, wait_job
@@ -35,9 +35,9 @@ PASSWORD = "correct horse battery"
 
 
 def _list(runtime: ServiceRuntime, name: str, action: str, category: str, photo: bytes) -> None:
-    runtime.store.create_list(name, category, action)
+    runtime.store.lists.create_list(name, category, action)
     md5 = hashlib.md5(photo).hexdigest()
-    runtime.store.add_entries(name, [NewEntry("md5", md5)])
+    runtime.store.lists.add_entries(name, [NewEntry("md5", md5)])
     assert runtime.matcher is not None
     runtime.matcher.refresh()
 
@@ -52,7 +52,7 @@ def _scan(client: httpx.Client, keys: Keys, photo: bytes, name: str) -> dict[str
 
 
 def _reviewer(runtime: ServiceRuntime, name: str) -> ReviewerInfo:
-    return runtime.review.create_reviewer(name, PASSWORD)
+    return runtime.store.reviewers.create_reviewer(name, PASSWORD)
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_human_removal_has_a_valid_statement_without_personal_data(
     runtime: ServiceRuntime, client: httpx.Client, keys: Keys, flagged: dict[str, Any]
 ) -> None:
     alice = _reviewer(runtime, "alice")
-    decision = runtime.review.decide(
+    decision = runtime.store.review.decide(
         flagged["id"], alice, action="remove", reason_code="known_csam_match", note="jane's"
     )
     response = client.get(f"/v1/decisions/{decision.id}/statement", headers=Keys.auth(keys.review))
@@ -129,7 +129,7 @@ def test_an_approval_has_no_statement(
     runtime: ServiceRuntime, client: httpx.Client, keys: Keys, flagged: dict[str, Any]
 ) -> None:
     alice = _reviewer(runtime, "alice")
-    decision = runtime.review.decide(
+    decision = runtime.store.review.decide(
         flagged["id"], alice, action="approve", reason_code="no_violation"
     )
     response = client.get(f"/v1/decisions/{decision.id}/statement", headers=Keys.auth(keys.review))
@@ -177,7 +177,7 @@ def test_appeal_is_decided_by_another_reviewer_and_audited(
 ) -> None:
     alice = _reviewer(runtime, "alice")
     bob = _reviewer(runtime, "bob")
-    removed = runtime.review.decide(
+    removed = runtime.store.review.decide(
         flagged["id"], alice, action="remove", reason_code="known_csam_match"
     )
     url = f"/v1/decisions/{removed.id}/appeals"
@@ -187,8 +187,8 @@ def test_appeal_is_decided_by_another_reviewer_and_audited(
     again = client.post(url, json={}, headers=Keys.auth(keys.review))
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "conflict"
-    assert runtime.review.queue(alice.id) == []
-    restored = runtime.review.decide(
+    assert runtime.store.review.queue(alice.id) == []
+    restored = runtime.store.review.decide(
         flagged["id"], bob, action="approve", reason_code="no_violation"
     )
     outcome = client.get(f"/v1/appeals/{appeal['id']}", headers=Keys.auth(keys.review)).json()
@@ -199,12 +199,12 @@ def test_appeal_is_decided_by_another_reviewer_and_audited(
     ).json()
     assert [d["action"] for d in history] == ["remove", "approve"]
     assert history[0]["appeals"][0]["outcome"] == "reversed"
-    records = {e.action: e for e in runtime.review.audit_entries()}
-    review_key = runtime.db.keys()[2]
+    records = {e.action: e for e in runtime.store.audit.audit_entries()}
+    review_key = runtime.store.keys.keys()[2]
     assert review_key.name == "review"
     assert records["appeal.create"].actor == f"key:{review_key.key_id}"
     assert records["appeal.resolve"].actor == "reviewer:bob"
-    assert runtime.review.verify_audit().ok
+    assert runtime.store.audit.verify_audit().ok
 
 
 def test_unknown_ids_are_404_and_malformed_are_422(client: httpx.Client, keys: Keys) -> None:
@@ -219,13 +219,13 @@ def test_unknown_ids_are_404_and_malformed_are_422(client: httpx.Client, keys: K
 
 
 def test_api_key_changes_and_policy_are_audited(runtime: ServiceRuntime, keys: Keys) -> None:
-    actions = [e.action for e in runtime.review.audit_entries()]
+    actions = [e.action for e in runtime.store.audit.audit_entries()]
     assert actions[0] == "policy.change"
     assert actions.count("key.create") == 5
     # Opening again with the same policy records no change.
     again = ServiceRuntime.open(runtime.settings, scanner=runtime.scanner)
     again.close()
-    assert [e.action for e in runtime.review.audit_entries()].count("policy.change") == 1
+    assert [e.action for e in runtime.store.audit.audit_entries()].count("policy.change") == 1
 
 
 # ---------------------------------------------------------------------- commands
@@ -250,7 +250,7 @@ def test_audit_verify_catches_a_record_edited_in_the_database(
     assert [line["seq"] for line in lines] == list(range(1, len(lines) + 1))
     assert {line["action"] for line in lines} >= {"reviewer.create", "policy.change"}
     target = next(line["seq"] for line in lines if line["action"] == "reviewer.create")
-    with runtime.store._engine.begin() as conn:
+    with runtime.store.db.begin() as conn:
         conn.execute(
             text("UPDATE audit_log SET subject = 'mallory' WHERE seq = :seq"), {"seq": target}
         )
@@ -271,10 +271,10 @@ def test_dsa_export_writes_batches_of_at_most_100_valid_statements(
         item = new_item(
             verdict.model_copy(update={"source": f"user-{n}.jpg"}), job_id=None, has_preview=False
         )
-        queued = runtime.review.enqueue(item)
+        queued = runtime.store.review.enqueue(item)
         action = "approve" if n % 10 == 0 else "remove"
         reason = "no_violation" if action == "approve" else "sexual_content"
-        runtime.review.decide(queued.id, alice, action=action, reason_code=reason)
+        runtime.store.review.decide(queued.id, alice, action=action, reason_code=reason)
     out = tmp_path / "dsa"
     today = utcnow().date().isoformat()
     assert (
@@ -325,7 +325,7 @@ def test_review_queue_can_be_turned_off(
         verdict = runtime.scan(photo, name="a.png")
         assert verdict.decision == "review"
         runtime.send_to_review(verdict, photo)
-        assert runtime.review.queue(None) == []
+        assert runtime.store.review.queue(None) == []
     finally:
         runtime.close()
 
@@ -336,9 +336,13 @@ def test_previews_of_decided_items_are_deleted_after_their_retention(
     other = photos.file("coffee")
     _list(runtime, "suspected-2", "review", "csam", other)
     _scan(client, keys, other, "second.png")
-    waiting = wait_for(lambda: [i for i in runtime.review.queue(None) if i.id != flagged["id"]])
+    waiting = wait_for(
+        lambda: [i for i in runtime.store.review.queue(None) if i.id != flagged["id"]]
+    )
     alice = _reviewer(runtime, "alice")
-    runtime.review.decide(flagged["id"], alice, action="remove", reason_code="known_csam_match")
+    runtime.store.review.decide(
+        flagged["id"], alice, action="remove", reason_code="known_csam_match"
+    )
     assert runtime.intake is not None
     # A decision this instant is not yet past a 30-day retention...
     assert runtime.intake.sweep() == 0
@@ -349,7 +353,7 @@ def test_previews_of_decided_items_are_deleted_after_their_retention(
     assert runtime.intake.sweep() == 1
     assert not preview_path(runtime.data_dir, flagged["id"], "clear").exists()
     assert not preview_path(runtime.data_dir, flagged["id"], "shielded").exists()
-    assert runtime.review.get_item(flagged["id"]).has_preview is False
+    assert runtime.store.review.get_item(flagged["id"]).has_preview is False
     # The item still waiting keeps its preview.
     assert preview_path(runtime.data_dir, waiting[0].id, "shielded").exists()
 
@@ -375,7 +379,7 @@ def test_a_video_job_queues_its_item_with_the_job_and_a_frame_preview(
     job = wait_job(client, keys.scan, submitted.json()["id"])
     assert job["state"] == "done"
     assert job["results"][0]["decision"] == "review"
-    (item,) = wait_for(lambda: runtime.review.queue(None))
+    (item,) = wait_for(lambda: runtime.store.review.queue(None))
     assert item.job_id == job["id"]
     assert item.media_kind == "video"
     assert item.has_preview

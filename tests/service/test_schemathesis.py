@@ -35,7 +35,7 @@ def settings_overrides() -> dict[str, Any]:
 
 
 def test_no_operation_answers_5xx(runtime: ServiceRuntime) -> None:
-    token = create_key(runtime.db, ["admin"], name="schemathesis")[1]
+    token = create_key(runtime.store.keys, ["admin"], name="schemathesis")[1]
     headers = {"Authorization": f"Bearer {token}"}
     app = create_app(runtime.settings, runtime=runtime)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -25,7 +25,7 @@ from mediaguard.service.webhooks import (
     sign,
     verify_signature,
 )
-from mediaguard.store.service_repo import NewEvent
+from mediaguard.store.service_types import NewEvent
 
 from ._support import SECRET, Keys, LiveServer, Receiver, event_of, wait_for, wait_job
 
@@ -148,14 +148,14 @@ def test_attempts_are_bounded(
     live: LiveServer, runtime: ServiceRuntime, receiver: Receiver
 ) -> None:
     receiver.default_status = 503
-    event = runtime.db.enqueue_event(
+    event = runtime.store.webhooks.enqueue_event(
         NewEvent("hashlist.retro_match", {"list": "x"}, urls=(receiver.url,))
     )
     runtime.events_waiting.set()
     limit = runtime.settings.webhook_max_attempts
 
     def exhausted() -> list[object]:
-        found = runtime.db.deliveries(None, event_id=event.id)
+        found = runtime.store.webhooks.deliveries(None, event_id=event.id)
         return found if found and found[0].state == "failed" else []
 
     delivery = wait_for(exhausted, timeout=60)[0]

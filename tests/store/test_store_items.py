@@ -17,7 +17,7 @@ PDQ = "f0" * 32
 
 def test_record_item_round_trip(store: Store) -> None:
     when = datetime(2024, 2, 29, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
-    item_id = store.record_item(
+    item_id = store.items.record_item(
         "upload:42",
         source="api",
         md5=MD5.upper(),
@@ -28,7 +28,7 @@ def test_record_item_round_trip(store: Store) -> None:
         policy_version="2024.1",
         scanned_at=when,
     )
-    (item,) = store.find_items_by_digest(md5=MD5)
+    (item,) = store.items.find_items_by_digest(md5=MD5)
     assert item == ItemInfo(
         id=item_id,
         item_key="upload:42",
@@ -45,10 +45,10 @@ def test_record_item_round_trip(store: Store) -> None:
 
 
 def test_record_item_upserts_by_key(store: Store) -> None:
-    first = store.record_item("k", md5=MD5, pdq=PDQ, pdq_quality=90, decision="allow")
-    again = store.record_item("k", sha256=SHA, decision="block", policy_version="v2")
+    first = store.items.record_item("k", md5=MD5, pdq=PDQ, pdq_quality=90, decision="allow")
+    again = store.items.record_item("k", sha256=SHA, decision="block", policy_version="v2")
     assert again == first
-    (item,) = store.iter_items()
+    (item,) = store.items.iter_items()
     # A rescan replaces the row, so it never mixes two scans.
     assert (item.md5, item.sha256, item.pdq, item.pdq_quality) == (None, SHA, None, None)
     assert (item.decision, item.policy_version) == ("block", "v2")
@@ -73,31 +73,31 @@ def test_record_item_validation_names_the_field(
     store: Store, kwargs: dict[str, Any], field: str
 ) -> None:
     with pytest.raises(InvalidInputError, match=rf"^{field}: "):
-        store.record_item(**{"item_key": "k", **kwargs})
-    assert list(store.iter_items()) == []
+        store.items.record_item(**{"item_key": "k", **kwargs})
+    assert list(store.items.iter_items()) == []
 
 
 def test_find_items_by_digest(store: Store) -> None:
-    a = store.record_item("a", md5=MD5)
-    b = store.record_item("b", sha256=SHA)
-    c = store.record_item("c", md5=MD5, sha256=SHA)
-    store.record_item("d", md5="1" * 32)
-    assert [i.id for i in store.find_items_by_digest(md5=MD5)] == [a, c]
-    assert [i.id for i in store.find_items_by_digest(sha256=SHA.upper())] == [b, c]
-    assert [i.id for i in store.find_items_by_digest(md5=MD5, sha256=SHA)] == [a, b, c]
-    assert store.find_items_by_digest(md5="2" * 32) == []
+    a = store.items.record_item("a", md5=MD5)
+    b = store.items.record_item("b", sha256=SHA)
+    c = store.items.record_item("c", md5=MD5, sha256=SHA)
+    store.items.record_item("d", md5="1" * 32)
+    assert [i.id for i in store.items.find_items_by_digest(md5=MD5)] == [a, c]
+    assert [i.id for i in store.items.find_items_by_digest(sha256=SHA.upper())] == [b, c]
+    assert [i.id for i in store.items.find_items_by_digest(md5=MD5, sha256=SHA)] == [a, b, c]
+    assert store.items.find_items_by_digest(md5="2" * 32) == []
     with pytest.raises(InvalidInputError, match="give at least one digest"):
-        store.find_items_by_digest()
+        store.items.find_items_by_digest()
 
 
 def test_iter_items_filters_and_pages(store: Store) -> None:
-    ids = [store.record_item(f"item-{i}", pdq=PDQ if i % 2 else None) for i in range(9)]
-    assert [i.id for i in store.iter_items(batch_size=2)] == ids
-    assert [i.id for i in store.iter_items(signal_type="pdq", batch_size=2)] == ids[1::2]
-    assert [i.id for i in store.iter_items(after_id=ids[6])] == ids[7:]
-    assert list(store.iter_items(signal_type="md5")) == []
+    ids = [store.items.record_item(f"item-{i}", pdq=PDQ if i % 2 else None) for i in range(9)]
+    assert [i.id for i in store.items.iter_items(batch_size=2)] == ids
+    assert [i.id for i in store.items.iter_items(signal_type="pdq", batch_size=2)] == ids[1::2]
+    assert [i.id for i in store.items.iter_items(after_id=ids[6])] == ids[7:]
+    assert list(store.items.iter_items(signal_type="md5")) == []
     with pytest.raises(InvalidInputError, match=r"^signal_type: "):
-        store.iter_items(signal_type="vpdq")
+        store.items.iter_items(signal_type="vpdq")
 
 
 # -------------------------------------------------------------------------- hits
@@ -105,35 +105,35 @@ def test_iter_items_filters_and_pages(store: Store) -> None:
 
 @pytest.fixture
 def entry_id(store: Store) -> int:
-    store.create_list("known", "weapon", "block")
-    result = store.add_entries("known", [NewEntry("pdq", PDQ)], return_ids=True)
+    store.lists.create_list("known", "weapon", "block")
+    result = store.lists.add_entries("known", [NewEntry("pdq", PDQ)], return_ids=True)
     assert result.added_ids is not None
     return result.added_ids[0]
 
 
 def test_hits_are_counted_per_item_within_the_window(store: Store, entry_id: int) -> None:
     now = datetime.now(UTC)
-    items = [store.record_item(f"i{i}", pdq=PDQ) for i in range(4)]
-    store.record_hit(entry_id, items[0], 3, matched_at=now - timedelta(days=2))
-    store.record_hit(entry_id, items[1], 0, matched_at=now - timedelta(minutes=30))
-    store.record_hit(entry_id, items[2], 10)
+    items = [store.items.record_item(f"i{i}", pdq=PDQ) for i in range(4)]
+    store.items.record_hit(entry_id, items[0], 3, matched_at=now - timedelta(days=2))
+    store.items.record_hit(entry_id, items[1], 0, matched_at=now - timedelta(minutes=30))
+    store.items.record_hit(entry_id, items[2], 10)
     # The same item matching twice counts once.
-    store.record_hit(entry_id, items[2], 10)
-    store.record_hit(entry_id, items[3], 5, matched_at=now - timedelta(hours=1, seconds=1))
-    assert store.count_hits(entry_id, now - timedelta(hours=1)) == 2
-    assert store.count_hits(entry_id, now - timedelta(days=3)) == 4
+    store.items.record_hit(entry_id, items[2], 10)
+    store.items.record_hit(entry_id, items[3], 5, matched_at=now - timedelta(hours=1, seconds=1))
+    assert store.items.count_hits(entry_id, now - timedelta(hours=1)) == 2
+    assert store.items.count_hits(entry_id, now - timedelta(days=3)) == 4
     # An aware "since" in another zone is the same instant.
     tokyo = (now - timedelta(hours=1)).astimezone(timezone(timedelta(hours=9)))
-    assert store.count_hits(entry_id, tokyo) == 2
-    assert store.count_hits(entry_id, now + timedelta(seconds=5)) == 0
+    assert store.items.count_hits(entry_id, tokyo) == 2
+    assert store.items.count_hits(entry_id, now + timedelta(seconds=5)) == 0
 
 
 def test_hit_needs_existing_entry_and_item(store: Store, entry_id: int) -> None:
-    item = store.record_item("x")
+    item = store.items.record_item("x")
     with pytest.raises(NotFoundError, match=r"^entry_id: 999999"):
-        store.record_hit(999_999, item, 0)
+        store.items.record_hit(999_999, item, 0)
     with pytest.raises(NotFoundError, match=r"^item_id: 999999"):
-        store.record_hit(entry_id, 999_999, 0)
+        store.items.record_hit(entry_id, 999_999, 0)
 
 
 @pytest.mark.parametrize(
@@ -147,15 +147,15 @@ def test_hit_needs_existing_entry_and_item(store: Store, entry_id: int) -> None:
 def test_hit_validation_names_the_field(
     store: Store, entry_id: int, kwargs: dict[str, Any], field: str
 ) -> None:
-    item = store.record_item("x")
+    item = store.items.record_item("x")
     args = {"entry_id": entry_id, "item_id": item, "distance": 0, **kwargs}
     with pytest.raises(InvalidInputError, match=rf"^{field}: "):
-        store.record_hit(**args)
+        store.items.record_hit(**args)
 
 
 def test_count_hits_refuses_naive_since(store: Store, entry_id: int) -> None:
     with pytest.raises(InvalidInputError, match=r"^since: .* naive"):
-        store.count_hits(entry_id, datetime(2024, 1, 1))
+        store.items.count_hits(entry_id, datetime(2024, 1, 1))
 
 
 # -------------------------------------------------------------------- timestamps
@@ -164,13 +164,15 @@ def test_count_hits_refuses_naive_since(store: Store, entry_id: int) -> None:
 def test_every_timestamp_is_aware_utc(store: Store, entry_id: int) -> None:
     offset = timezone(timedelta(hours=5, minutes=30))
     added = datetime(2022, 6, 1, 8, 0, 0, 123456, tzinfo=offset)
-    store.add_entries("known", [NewEntry("md5", MD5, added_at=added), NewEntry("md5", "a" * 32)])
-    stamps = [store.get_list("known").created_at, store.get_list("known").updated_at]
-    entries = list(store.iter_entries("known"))
+    store.lists.add_entries(
+        "known", [NewEntry("md5", MD5, added_at=added), NewEntry("md5", "a" * 32)]
+    )
+    stamps = [store.lists.get_list("known").created_at, store.lists.get_list("known").updated_at]
+    entries = list(store.lists.iter_entries("known"))
     stamps += [e.added_at for e in entries]
-    item = store.record_item("t", scanned_at=added)
-    stamps += [i.scanned_at for i in store.iter_items()]
-    store.record_hit(entry_id, item, 0)
+    item = store.items.record_item("t", scanned_at=added)
+    stamps += [i.scanned_at for i in store.items.iter_items()]
+    store.items.record_hit(entry_id, item, 0)
     for stamp in stamps:
         assert stamp.tzinfo == UTC, stamp
     by_value = {e.value: e.added_at for e in entries}
@@ -184,7 +186,7 @@ def test_session_time_zone_does_not_leak(store: Store, raw: Engine) -> None:
         pytest.skip("only PostgreSQL has a session time zone")
     with raw.connect() as conn:
         assert conn.execute(text("SHOW timezone")).scalar_one() == "Pacific/Chatham"
-    store.record_item("z", scanned_at=datetime(2024, 1, 1, 12, tzinfo=UTC))
-    (item,) = store.iter_items()
+    store.items.record_item("z", scanned_at=datetime(2024, 1, 1, 12, tzinfo=UTC))
+    (item,) = store.items.iter_items()
     assert item.scanned_at == datetime(2024, 1, 1, 12, tzinfo=UTC)
     assert item.scanned_at.tzinfo == UTC

@@ -18,7 +18,7 @@ from mediaguard.store import (
 
 
 def test_create_then_get(store: Store) -> None:
-    created = store.create_list(
+    created = store.lists.create_list(
         "gifct-2024.v1",
         "terrorism",
         "block",
@@ -27,7 +27,7 @@ def test_create_then_get(store: Store) -> None:
         pdq_distance=24,
     )
     assert isinstance(created, HashListInfo)
-    assert store.get_list("gifct-2024.v1") == created
+    assert store.lists.get_list("gifct-2024.v1") == created
     assert (created.name, created.category, created.action) == (
         "gifct-2024.v1",
         "terrorism",
@@ -41,31 +41,31 @@ def test_create_then_get(store: Store) -> None:
 
 
 def test_defaults(store: Store) -> None:
-    created = store.create_list("plain", "weapon", "review")
+    created = store.lists.create_list("plain", "weapon", "review")
     assert (created.source, created.description, created.pdq_distance) == ("", "", 31)
 
 
 def test_lists_are_ordered_by_name(store: Store) -> None:
     for name in ("zeta", "alpha", "mid"):
-        store.create_list(name, "weapon", "review")
-    assert [info.name for info in store.lists()] == ["alpha", "mid", "zeta"]
+        store.lists.create_list(name, "weapon", "review")
+    assert [info.name for info in store.lists.lists()] == ["alpha", "mid", "zeta"]
 
 
 def test_values_are_frozen(store: Store) -> None:
-    created = store.create_list("frozen", "weapon", "review")
+    created = store.lists.create_list("frozen", "weapon", "review")
     with pytest.raises(AttributeError):
         created.name = "other"  # type: ignore[misc]
 
 
 def test_duplicate_name_is_refused(store: Store) -> None:
-    store.create_list("dup", "weapon", "block")
+    store.lists.create_list("dup", "weapon", "block")
     with pytest.raises(AlreadyExistsError, match="'dup' already exists"):
-        store.create_list("dup", "spam", "review")
+        store.lists.create_list("dup", "spam", "review")
 
 
 def test_update_changes_only_given_fields(store: Store) -> None:
-    created = store.create_list("upd", "weapon", "block", source="a", description="d")
-    updated = store.update_list("upd", action="review", pdq_distance=10, category="gore")
+    created = store.lists.create_list("upd", "weapon", "block", source="a", description="d")
+    updated = store.lists.update_list("upd", action="review", pdq_distance=10, category="gore")
     assert (updated.action, updated.pdq_distance, updated.category) == ("review", 10, "gore")
     assert (updated.source, updated.description) == ("a", "d")
     assert updated.created_at == created.created_at
@@ -73,23 +73,23 @@ def test_update_changes_only_given_fields(store: Store) -> None:
 
 
 def test_delete(store: Store) -> None:
-    store.create_list("gone", "weapon", "block")
-    store.delete_list("gone")
-    assert store.lists() == []
+    store.lists.create_list("gone", "weapon", "block")
+    store.lists.delete_list("gone")
+    assert store.lists.lists() == []
     with pytest.raises(NotFoundError, match="'gone' does not exist"):
-        store.get_list("gone")
+        store.lists.get_list("gone")
 
 
 @pytest.mark.parametrize(
     "call",
     [
-        pytest.param(lambda s: s.get_list("missing"), id="get"),
-        pytest.param(lambda s: s.update_list("missing", action="allow"), id="update"),
-        pytest.param(lambda s: s.delete_list("missing"), id="delete"),
-        pytest.param(lambda s: s.count_entries("missing"), id="count"),
-        pytest.param(lambda s: s.iter_entries("missing"), id="iter"),
-        pytest.param(lambda s: s.add_entries("missing", []), id="add"),
-        pytest.param(lambda s: s.remove_entries("missing", []), id="remove"),
+        pytest.param(lambda s: s.lists.get_list("missing"), id="get"),
+        pytest.param(lambda s: s.lists.update_list("missing", action="allow"), id="update"),
+        pytest.param(lambda s: s.lists.delete_list("missing"), id="delete"),
+        pytest.param(lambda s: s.lists.count_entries("missing"), id="count"),
+        pytest.param(lambda s: s.lists.iter_entries("missing"), id="iter"),
+        pytest.param(lambda s: s.lists.add_entries("missing", []), id="add"),
+        pytest.param(lambda s: s.lists.remove_entries("missing", []), id="remove"),
     ],
 )
 def test_missing_list_is_not_found(store: Store, call: Any) -> None:
@@ -125,8 +125,8 @@ def test_create_validation_names_the_field(
 ) -> None:
     args = {**VALID, **changes}
     with pytest.raises(InvalidInputError, match=rf"^{field}: "):
-        store.create_list(args.pop("name"), args.pop("category"), args.pop("action"), **args)
-    assert store.lists() == []
+        store.lists.create_list(args.pop("name"), args.pop("category"), args.pop("action"), **args)
+    assert store.lists.lists() == []
 
 
 @pytest.mark.parametrize(
@@ -140,10 +140,10 @@ def test_create_validation_names_the_field(
 def test_update_validation_names_the_field(
     store: Store, changes: dict[str, Any], field: str
 ) -> None:
-    store.create_list("ok", "weapon", "block")
+    store.lists.create_list("ok", "weapon", "block")
     with pytest.raises(InvalidInputError, match=rf"^{field}: "):
-        store.update_list("ok", **changes)
-    assert store.get_list("ok").action == "block"
+        store.lists.update_list("ok", **changes)
+    assert store.lists.get_list("ok").action == "block"
 
 
 @pytest.mark.parametrize(
@@ -157,16 +157,16 @@ def test_update_validation_names_the_field(
 )
 def test_protected_category_is_refused(store: Store, category: str) -> None:
     with pytest.raises(ProtectedTraitError, match="protected trait"):
-        store.create_list("profiling", category, "review")
-    store.create_list("fine", "weapon", "review")
+        store.lists.create_list("profiling", category, "review")
+    store.lists.create_list("fine", "weapon", "review")
     with pytest.raises(ProtectedTraitError, match="protected trait"):
-        store.update_list("fine", category=category)
-    assert [info.category for info in store.lists()] == ["weapon"]
+        store.lists.update_list("fine", category=category)
+    assert [info.category for info in store.lists.lists()] == ["weapon"]
 
 
 def test_timestamps_are_aware_utc(store: Store) -> None:
-    created = store.create_list("tz", "weapon", "block")
-    for value in (created.created_at, created.updated_at, store.get_list("tz").created_at):
+    created = store.lists.create_list("tz", "weapon", "block")
+    for value in (created.created_at, created.updated_at, store.lists.get_list("tz").created_at):
         assert value.tzinfo is not None
         assert value.utcoffset() == timedelta(0)
         assert value.tzinfo == UTC

@@ -47,12 +47,12 @@ def test_migrations_match_models(store: Store, raw: Engine) -> None:
 
 
 def test_downgrade_to_base_and_back(store: Store, raw: Engine) -> None:
-    store.create_list("before", "weapon", "block")
+    store.lists.create_list("before", "weapon", "block")
     store.downgrade("base")
     assert store.current_revision() is None
     assert not TABLES & set(inspect(raw).get_table_names())
     store.upgrade()
-    assert store.lists() == []
+    assert store.lists.lists() == []
 
 
 def test_unknown_revision_is_refused(store: Store) -> None:

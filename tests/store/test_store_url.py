@@ -79,7 +79,7 @@ def test_sqlite_pragmas_are_set(tmp_path: Path) -> None:
     # Pragmas are per connection, so read them on one of the store's own.
     with (
         Store.open(f"sqlite:///{tmp_path / 'p.db'}") as store,
-        store._engine.connect() as conn,
+        store.db.connect() as conn,
     ):
         driver = conn.connection.dbapi_connection
         assert driver is not None

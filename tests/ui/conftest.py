@@ -14,7 +14,7 @@ an air-gapped install. Uncaught JavaScript errors fail the test too.
 
 The live server is the service suite's: real uvicorn on a free loopback port, in a
 thread, serving an app built with the production code path and a real runtime, so tests
-can seed data through ``runtime.db``/``runtime.store`` and then look at it in the
+can seed data through ``runtime.store`` and then look at it in the
 browser. It runs on a SQLite file: the storage backends are covered by the store and
 service suites, and a browser test is about what the page does.
 """
@@ -162,7 +162,7 @@ class Live:
 
     Attributes:
         base_url: ``http://127.0.0.1:PORT``, no trailing slash.
-        runtime: the service's runtime; seed data through ``runtime.db`` or
+        runtime: the service's runtime; seed data through
             ``runtime.store`` before loading a page.
         settings: the settings the service was started with.
         keys: one API key per scope (``scan``, ``lists``, ``review``, ``admin``) and a
@@ -190,7 +190,7 @@ def _serving(root: Path, scanner: Scanner, overrides: dict[str, Any]) -> Iterato
     settings = make_settings(url, root / "service-data", **overrides)
     runtime = ServiceRuntime.open(settings, scanner=scanner)
     try:
-        keys = make_keys(runtime.db)
+        keys = make_keys(runtime.store.keys)
         server = LiveServer(runtime)
         server.start()
         try:

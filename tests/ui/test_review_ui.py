@@ -28,7 +28,7 @@ from PIL import Image
 from mediaguard.dsa import validate
 from mediaguard.policy.model import Decision
 from mediaguard.signals.base import Detection
-from mediaguard.store.review_repo import ReviewItemInfo
+from mediaguard.store.review_types import ReviewItemInfo
 from mediaguard.timeline import Segment, fraction_text
 
 # The service and video suites' helpers; pytest puts tests/ on sys.path for them.
@@ -67,7 +67,7 @@ def _queue_photo(live: Live, photos: Any, name: str) -> ReviewItemInfo:
     assert scanned.json()["decision"] == "review"
 
     def queued() -> list[ReviewItemInfo]:
-        return [i for i in live.runtime.review.queue(None) if i.source == f"{name}.jpg"]
+        return [i for i in live.runtime.store.review.queue(None) if i.source == f"{name}.jpg"]
 
     (item,) = wait_for(queued)
     assert item.has_preview
@@ -99,9 +99,9 @@ def test_review_an_item_from_log_in_to_decision(
     page: Any, module_live_server: Live, photos: Any
 ) -> None:
     live = module_live_server
-    review = live.runtime.review
+    store = live.runtime.store
     item = _queue_photo(live, photos, "grace_hopper")
-    review.create_reviewer("alice", PASSWORD)
+    store.reviewers.create_reviewer("alice", PASSWORD)
     page.set_viewport_size({"width": 1280, "height": 900})
     console: list[str] = []
     page.on("console", lambda message: console.append(message.text))
@@ -149,7 +149,7 @@ def test_review_an_item_from_log_in_to_decision(
     page.wait_for_url(lambda url: url.startswith(live.url("/review?recorded=")))
 
     assert "Nothing is waiting for review" in page.locator("#queue").inner_text()
-    (recorded,) = review.decisions_for(item.id)
+    (recorded,) = store.review.decisions_for(item.id)
     confirmation = page.locator("#decision-recorded")
     assert confirmation.is_visible()
     assert confirmation.inner_text() == (
@@ -162,15 +162,15 @@ def test_review_an_item_from_log_in_to_decision(
     assert page.locator("#not-waiting").is_visible()
     alice = [
         (e.action, e.subject)
-        for e in review.audit_entries()
+        for e in store.audit.audit_entries()
         if e.actor == "reviewer:alice" and e.action in ("preview.reveal", "decision.create")
     ]
-    (decision,) = review.decisions_for(item.id)
+    (decision,) = store.review.decisions_for(item.id)
     assert alice == [("preview.reveal", item.id), ("decision.create", decision.id)]
     assert (decision.action, decision.reason_code) == ("remove", "sexual_content")
     assert decision.note == "explicit; matches the suspect list"
-    assert review.verify_audit().ok
-    assert all(i.id != item.id for i in review.queue(None))
+    assert store.audit.verify_audit().ok
+    assert all(i.id != item.id for i in store.review.queue(None))
     # The decision's DSA statement, as the platform fetches it, is valid and anonymous.
     with httpx.Client(base_url=live.base_url, timeout=30) as http:
         answer = http.get(
@@ -191,7 +191,7 @@ def test_review_an_item_from_log_in_to_decision(
 def test_a_tampered_csrf_token_is_refused(page: Any, module_live_server: Live, photos: Any) -> None:
     live = module_live_server
     item = _queue_photo(live, photos, "astronaut")
-    live.runtime.review.create_reviewer("bob", PASSWORD)
+    live.runtime.store.reviewers.create_reviewer("bob", PASSWORD)
     _log_in(page, live, "bob", f"/review/items/{item.id}")
 
     page.locator('#decision-form input[name="csrf_token"]').evaluate(
@@ -204,8 +204,8 @@ def test_a_tampered_csrf_token_is_refused(page: Any, module_live_server: Live, p
 
     assert answer.value.status == 403
     assert page.get_by_role("heading", name="Form expired").is_visible()
-    assert live.runtime.review.decisions_for(item.id) == []
-    assert live.runtime.review.get_item(item.id).state == "open"
+    assert live.runtime.store.review.decisions_for(item.id) == []
+    assert live.runtime.store.review.get_item(item.id).state == "open"
 
 
 @pytest.mark.parametrize("path", ["/review", "/review/items/" + "0" * 32])
@@ -223,9 +223,9 @@ def test_an_item_can_be_decided_with_the_keyboard_alone(
     page: Any, module_live_server: Live, photos: Any
 ) -> None:
     live = module_live_server
-    review = live.runtime.review
+    store = live.runtime.store
     item = _queue_photo(live, photos, "chelsea")
-    review.create_reviewer("carol", PASSWORD)
+    store.reviewers.create_reviewer("carol", PASSWORD)
     _log_in(page, live, "carol", f"/review/items/{item.id}")
 
     # Every control of the decision form is reachable by its label.
@@ -247,13 +247,13 @@ def test_an_item_can_be_decided_with_the_keyboard_alone(
     with page.expect_navigation():
         page.keyboard.press("Enter")
 
-    (decision,) = review.decisions_for(item.id)
+    (decision,) = store.review.decisions_for(item.id)
     assert (decision.action, decision.reason_code, decision.note) == (
         "escalate",
         "needs_specialist",
         "second opinion",
     )
-    assert review.get_item(item.id).state == "escalated"
+    assert store.review.get_item(item.id).state == "escalated"
 
 
 def test_a_video_item_says_which_frame_it_shows_and_folds_faint_detections(
@@ -285,7 +285,7 @@ def test_a_video_item_says_which_frame_it_shows_and_folds_faint_detections(
     assert live.runtime.intake is not None
     item = live.runtime.intake.take(verdict, reel)
     assert item is not None
-    live.runtime.review.create_reviewer("dave", PASSWORD)
+    live.runtime.store.reviewers.create_reviewer("dave", PASSWORD)
     _log_in(page, live, "dave", f"/review/items/{item.id}")
 
     assert page.locator("#preview-frame").inner_text() == (

@@ -35,7 +35,7 @@ from mediaguard.commands.context import (
 from mediaguard.dsa import StatementError, batches, load_reasons
 from mediaguard.errors import ConfigError
 from mediaguard.review.statements import statement_for
-from mediaguard.store.review_repo import ReviewStore
+from mediaguard.store import Store
 
 EXIT_TAMPERED = 1
 
@@ -53,11 +53,11 @@ _out = Console()
 
 
 @contextmanager
-def _review(settings_file: Path | None, database: str | None) -> Iterator[ReviewStore]:
+def _current_store(settings_file: Path | None, database: str | None) -> Iterator[Store]:
     store = open_store(settings_file, database)
     try:
         store.check_current()
-        yield ReviewStore(store)
+        yield store
     finally:
         store.close()
 
@@ -98,16 +98,16 @@ def reviewers_add(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with _review(settings_file, database) as review:
-        info = review.create_reviewer(username, password)
+    with _current_store(settings_file, database) as store:
+        info = store.reviewers.create_reviewer(username, password)
     stderr.print(f"created reviewer {info.username!r}; log in at /review/login")
 
 
 @reviewers_app.command("ls")
 def reviewers_ls(settings_file: SettingsOption = None, database: DatabaseOption = None) -> None:
     """List reviewer accounts."""
-    with _review(settings_file, database) as review:
-        accounts = review.reviewers()
+    with _current_store(settings_file, database) as store:
+        accounts = store.reviewers.reviewers()
     table = Table("username", "created", "status")
     for info in accounts:
         status = "disabled" if info.disabled_at else "active"
@@ -122,8 +122,8 @@ def reviewers_disable(
     database: DatabaseOption = None,
 ) -> None:
     """Disable an account and end its sessions; its past decisions stay attributed to it."""
-    with _review(settings_file, database) as review:
-        review.disable_reviewer(username)
+    with _current_store(settings_file, database) as store:
+        store.reviewers.disable_reviewer(username)
     stderr.print(f"disabled reviewer {username!r}")
 
 
@@ -152,8 +152,8 @@ def audit_verify(
 ) -> None:
     """Check every record's hash and link; name the first edited, missing or moved one."""
     anchors = dict(_anchor(value) for value in anchor or [])
-    with _review(settings_file, database) as review:
-        report = review.verify_audit(anchors)
+    with _current_store(settings_file, database) as store:
+        report = store.audit.verify_audit(anchors)
     if not report.ok:
         problem = escape(report.problem or "")
         stderr.print(f"[red]audit log damaged at record {report.first_bad_seq}:[/] {problem}")
@@ -179,10 +179,10 @@ def audit_export(
     """Write the audit records as JSON Lines, in order, with their hashes."""
     start = _since(since)
     count = 0
-    with _review(settings_file, database) as review:
+    with _current_store(settings_file, database) as store:
         sink = out.open("w", encoding="utf-8") if out else sys.stdout
         try:
-            for entry in review.audit_entries(start):
+            for entry in store.audit.audit_entries(start):
                 sink.write(json.dumps(entry.as_json(), ensure_ascii=False) + "\n")
                 count += 1
         finally:
@@ -217,8 +217,8 @@ def dsa_export(
     if reasons_file is None and settings_file is not None:
         reasons_file = service_settings(settings_file).review_reasons
     reasons = load_reasons(reasons_file)
-    with _review(settings_file, database) as review:
-        decided = review.decisions_since(start)
+    with _current_store(settings_file, database) as store:
+        decided = store.review.decisions_since(start)
     statements: list[dict[str, object]] = []
     for decision, item in track(decided, description="statements", console=stderr):
         try:

@@ -21,6 +21,7 @@ import logging
 import re
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -113,6 +114,17 @@ def serve(
 # ------------------------------------------------------------------------ worker
 
 
+def _stop_on_signal(stop_event: threading.Event) -> None:
+    """Make SIGTERM and Ctrl-C ask the workers to stop after the current input."""
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger("mediaguard.service").info("signal %d: stopping", signum)
+        stop_event.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
 def worker(
     settings_file: SettingsOption = None,
     threads: Annotated[
@@ -166,6 +178,7 @@ def worker(
         shown = _check_schema(settings)
         runtime = ServiceRuntime.open(settings)
         pool = BackgroundWorkers(runtime, workers=threads, dispatchers=1 if webhooks else 0)
+        _stop_on_signal(pool.stop_event)
     else:
         from mediaguard.engines.ray_workers import RayJobWorkers
 
@@ -177,14 +190,10 @@ def worker(
             threads=threads,
             webhooks=webhooks,
         )
+        # From here on SIGTERM stops gracefully, also while Ray is starting.
+        _stop_on_signal(pool.stop_event)
         shown = _check_schema(settings)
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        logging.getLogger("mediaguard.service").info("signal %d: stopping", signum)
-        pool.stop_event.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     try:
         pool.start()
         if isinstance(pool, BackgroundWorkers):
@@ -232,14 +241,13 @@ def keys_create(
     """Create an API key and print it once; only its SHA-256 is stored."""
     from mediaguard.service.auth import create_key
     from mediaguard.service.errors import ApiError
-    from mediaguard.store.service_repo import ServiceStore
 
     limit = _rate_limit(rate_limit)
     with open_store(settings_file, database) as store:
         store.check_current()
         try:
             info, token = create_key(
-                ServiceStore(store), scopes.split(","), name=name, rate_limit_per_minute=limit
+                store.keys, scopes.split(","), name=name, rate_limit_per_minute=limit
             )
         except ApiError as err:
             raise ConfigError(f"--scopes: {err.message}") from err
@@ -257,22 +265,20 @@ def keys_revoke(
     database: DatabaseOption = None,
 ) -> None:
     """Revoke a key at once; its jobs and delivery logs are kept."""
-    from mediaguard.store.service_repo import ServiceStore
 
     with open_store(settings_file, database) as store:
         store.check_current()
-        info = ServiceStore(store).revoke_key(key_id)
+        info = store.keys.revoke_key(key_id)
     stderr.print(f"revoked key {info.key_id}")
 
 
 @keys_app.command("ls")
 def keys_ls(settings_file: SettingsOption = None, database: DatabaseOption = None) -> None:
     """List keys: id, name, scopes, rate limit, created, revoked."""
-    from mediaguard.store.service_repo import ServiceStore
 
     with open_store(settings_file, database) as store:
         store.check_current()
-        keys = ServiceStore(store).keys()
+        keys = store.keys.keys()
     table = Table(title="API keys")
     for column in ("key id", "name", "scopes", "rate limit", "created", "revoked"):
         table.add_column(column)

@@ -34,9 +34,12 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import socket
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -143,6 +146,35 @@ def _probe(address: str) -> None:
         ) from err
 
 
+@contextmanager
+def _sigterm_handler_kept() -> Iterator[None]:
+    """Keep this process's SIGTERM handler while Ray starts or joins a cluster.
+
+    ``ray.init`` installs a handler that raises ``SystemExit`` at once. A SIGTERM that
+    lands while it is starting the cluster's processes then unwinds ``ray.init``
+    half-way and leaves Ray's agents running with no parent. Ray installs it through
+    ``signal.signal``, so that one call is declined for the length of ``ray.init``: the
+    caller's handler (``mediaguard worker``'s "stop gracefully") sees the signal, the
+    start completes, and the caller stops the cluster it now owns. Only the main thread
+    can set handlers, so elsewhere there is nothing to keep.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    install = signal.signal
+
+    def declined(signum: int, handler: Any) -> Any:
+        if signum == signal.SIGTERM:
+            return signal.getsignal(signum)
+        return install(signum, handler)
+
+    signal.signal = declined  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        signal.signal = install
+
+
 def connect(
     ray: ModuleType, address: str | None, cpus: int, *, log_to_driver: bool = False
 ) -> bool:
@@ -168,16 +200,18 @@ def connect(
     if address is None:
         # Errors only: Ray's start-up notices (token auth on, cluster started) are noise
         # in a CLI run.
-        ray.init(
-            num_cpus=cpus,
-            include_dashboard=False,
-            log_to_driver=log_to_driver,
-            logging_level=logging.ERROR,
-        )
+        with _sigterm_handler_kept():
+            ray.init(
+                num_cpus=cpus,
+                include_dashboard=False,
+                log_to_driver=log_to_driver,
+                logging_level=logging.ERROR,
+            )
         return True
     _probe(address)
     try:
-        ray.init(address=address, log_to_driver=log_to_driver, logging_level=logging.WARNING)
+        with _sigterm_handler_kept():
+            ray.init(address=address, log_to_driver=log_to_driver, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise ConfigError(f"cannot connect to the Ray cluster at {address}: {err}") from err
     return True

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -167,14 +166,13 @@ class RayJobWorkers:
         count = self._workers
         if count is None and own_local:
             count = max(1, default_workers() // self._threads)
-        # Joining Ray installs a SIGTERM handler that exits at once; keep the caller's,
-        # so that SIGTERM still means "stop gracefully" (``mediaguard worker``'s).
-        caller = signal.getsignal(signal.SIGTERM)
+        # connect() keeps the caller's SIGTERM handler through ray.init, so SIGTERM
+        # still means "stop gracefully" (``mediaguard worker``'s), even mid-start.
         self._started_cluster = connect(
             ray, self._address, (count or 1) * self._threads, log_to_driver=True
         )
-        if caller is not None and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, caller)
+        if self.stop_event.is_set():
+            return
         if count is None:
             cpus = int(ray.cluster_resources().get("CPU", 1))
             count = max(1, cpus // self._threads)

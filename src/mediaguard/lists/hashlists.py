@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Final, TextIO
 
 from mediaguard.errors import MediaguardError
 from mediaguard.iterutil import chunks
+from mediaguard.lists import media
 from mediaguard.lists.query import EditHash, MatchOutcome, MatchQuery
 from mediaguard.lists.termlists import TextListMatcher
 from mediaguard.match.formats import LineError, ListFormat, iter_entries, write_entries
@@ -36,8 +37,9 @@ from mediaguard.paths import data_dir
 from mediaguard.policy.model import ListAction, Quarantine
 from mediaguard.signals.hashes import MIN_PDQ_QUALITY
 from mediaguard.signals.variants import Level
-from mediaguard.store import repo
-from mediaguard.store.repo import EntryInfo, HashListInfo, ItemInfo, NewEntry, Store
+from mediaguard.store import Store
+from mediaguard.store.items import ItemInfo
+from mediaguard.store.list_types import EntryInfo, HashListInfo, NewEntry
 from mediaguard.store.termlist_repo import TextListStore
 
 if TYPE_CHECKING:
@@ -60,14 +62,6 @@ class _Indexes:
     count: int
 
 
-def _store_frames(frames: Sequence[FrameHash]) -> tuple[repo.FrameHash, ...]:
-    return tuple(repo.FrameHash(f.index, round(f.time * 1000), f.pdq, f.quality) for f in frames)
-
-
-def _match_frames(frames: Sequence[repo.FrameHash]) -> list[FrameHash]:
-    return [FrameHash(f.frame_index, Fraction(f.time_ms, 1000), f.pdq, f.quality) for f in frames]
-
-
 def to_new_entry(entry: Entry) -> NewEntry:
     """A parsed list line as a store entry; a vPDQ video is keyed by its hashes' SHA-256.
 
@@ -75,10 +69,10 @@ def to_new_entry(entry: Entry) -> NewEntry:
     SHA-256 of the normalised serialisation stands in for one: importing the same
     video twice is then a duplicate, as it should be.
     """
-    frames: tuple[repo.FrameHash, ...] = ()
+    frames: tuple[FrameHash, ...] = ()
     value = entry.value
     if entry.signal is SignalType.VPDQ:
-        frames = _store_frames(parse_vpdq(entry.value))
+        frames = tuple(parse_vpdq(entry.value))
         value = hashlib.sha256(entry.value.encode()).hexdigest()
     return NewEntry(
         signal_type=entry.signal.value,
@@ -93,7 +87,7 @@ def to_new_entry(entry: Entry) -> NewEntry:
 def to_entry(info: EntryInfo) -> Entry:
     """A stored entry as a list line, for export (vPDQ written back as its frames)."""
     signal = SignalType(info.signal_type)
-    value = format_vpdq(_match_frames(info.frames)) if info.frames else info.value
+    value = format_vpdq(info.frames) if info.frames else info.value
     return Entry(signal, value, info.external_id, info.note, info.added_at)
 
 
@@ -204,7 +198,7 @@ class ListMatcher:
             if rows := by_type.get("pdq"):
                 base.pdq.add([r.id for r in rows], [r.value for r in rows])
             if rows := by_type.get("vpdq"):
-                base.vpdq.add((r.id, _match_frames(r.frames)) for r in rows)
+                base.vpdq.add((r.id, r.frames) for r in rows)
             max_id = max(max_id, chunk[-1].id)
             count += len(chunk)
         return _Indexes(base.md5, base.sha256, base.pdq, base.vpdq, max_id, count)
@@ -215,13 +209,13 @@ class ListMatcher:
         Raises:
             StoreError: when the database fails.
         """
-        self._lists = {info.name: info for info in self.store.lists()}
+        self._lists = {info.name: info for info in self.store.lists.lists()}
         self.text_lists.refresh()
         current = self._indexes
-        added = self._index(current, self.store.entries_since(current.max_id))
-        if self.store.count_entries() != added.count:
+        added = self._index(current, self.store.lists.entries_since(current.max_id))
+        if self.store.lists.count_entries() != added.count:
             # Something was removed since the indexes were saved: rebuild from scratch.
-            added = self._index(self._empty(), self.store.iter_entries())
+            added = self._index(self._empty(), self.store.lists.iter_entries())
         changed = added.count != current.count or added.max_id != current.max_id
         self._indexes = added
         if changed or not (self.index_dir / "state.json").is_file():
@@ -240,7 +234,7 @@ class ListMatcher:
     def _matches(self, hits: dict[int, _Hit]) -> list[Match]:
         """Matches for ``{entry id: hit}``, within each list's radius and variant level."""
         matches = []
-        for info in self.store.get_entries(hits):
+        for info in self.store.lists.get_entries(hits):
             listed = self._lists.get(info.list_name)
             distance, transform, frame, edit = hits[info.id]
             if listed is None or distance > listed.pdq_distance:
@@ -303,10 +297,11 @@ class ListMatcher:
             ]
             for video in idx.vpdq.query(frames, max_distance=radius):
                 keep(video.entry_id, video.distance, None, video.frame)
-        matches = tuple(self._matches(hits))
-        notes: tuple[str, ...] = ()
+        resolved, dropped = media.resolve(self.store, self._matches(hits), query.frames)
+        matches = tuple(resolved)
+        notes = tuple(dropped)
         if query.pdq and not usable and len(idx.pdq):
-            notes = (
+            notes += (
                 f"no frame has PDQ quality of at least {MIN_PDQ_QUALITY}: "
                 "not matched against PDQ lists",
             )
@@ -343,7 +338,7 @@ class ListMatcher:
         return frozenset(
             m.entry_id
             for m in matches
-            if self.store.count_hits(m.entry_id, since) > self.quarantine.max_hits
+            if self.store.items.count_hits(m.entry_id, since) > self.quarantine.max_hits
         )
 
     def record(self, verdict: Verdict) -> None:
@@ -351,7 +346,7 @@ class ListMatcher:
         if not self.record_items:
             return
         first = verdict.hashes.pdq[0] if verdict.hashes.pdq else None
-        item_id = self.store.record_item(
+        item_id = self.store.items.record_item(
             verdict.hashes.sha256,
             source=verdict.source,
             md5=verdict.hashes.md5,
@@ -362,7 +357,7 @@ class ListMatcher:
             policy_version=verdict.policy.version,
         )
         for match in verdict.matches:
-            self.store.record_hit(match.entry_id, item_id, match.distance)
+            self.store.items.record_hit(match.entry_id, item_id, match.distance)
 
     def lookup(self, signal: SignalType, value: str) -> list[Match]:
         """Entries matching one hash (like HMA's ``/m/lookup``): exact, or PDQ by radius."""
@@ -426,7 +421,7 @@ def import_file(
         HashFormatError: when the format or signal type is invalid.
         StoreError: when the database fails.
     """
-    store.get_list(list_name)
+    store.lists.get_list(list_name)
     return import_entries(
         store,
         list_name,
@@ -472,11 +467,11 @@ def import_entries(
                 if len(errors) < max_errors_kept:
                     errors.append(LineError(0, item.value[:200], str(err)))
 
-    before = store.max_entry_id()
-    result = store.add_entries(list_name, good())
+    before = store.lists.max_entry_id()
+    result = store.lists.add_entries(list_name, good())
     matches: tuple[RetroMatch, ...] = ()
     if retro and result.added:
-        new = [e for e in store.entries_since(before) if e.list_name == list_name]
+        new = [e for e in store.lists.entries_since(before) if e.list_name == list_name]
         matches = tuple(retro_match(store, new))
     return ImportReport(result.added, result.duplicates, tuple(errors), error_count, matches)
 
@@ -490,18 +485,18 @@ def retro_match(store: Store, entries: Sequence[EntryInfo]) -> Iterator[RetroMat
     Raises:
         StoreError: when the database fails.
     """
-    lists = {info.name: info for info in store.lists()}
+    lists = {info.name: info for info in store.lists.lists()}
     for entry in entries:
         if entry.signal_type in ("md5", "sha256"):
             digest = {entry.signal_type: entry.value}
-            for item in store.find_items_by_digest(**digest):
+            for item in store.items.find_items_by_digest(**digest):
                 yield RetroMatch(item, entry, 0)
     pdq_entries = {e.id: e for e in entries if e.signal_type == "pdq"}
     if not pdq_entries:
         return
     index = PDQIndex.build(list(pdq_entries), [e.value for e in pdq_entries.values()])
     radius = max(lists[e.list_name].pdq_distance for e in pdq_entries.values())
-    for batch in chunks(store.iter_items(signal_type="pdq"), _ITEM_BATCH):
+    for batch in chunks(store.items.iter_items(signal_type="pdq"), _ITEM_BATCH):
         usable = [i for i in batch if i.pdq and (i.pdq_quality or 0) >= MIN_PDQ_QUALITY]
         if not usable:
             continue
@@ -514,14 +509,24 @@ def retro_match(store: Store, entries: Sequence[EntryInfo]) -> Iterator[RetroMat
 
 
 def export_file(
-    store: Store, list_name: str, stream: TextIO, fmt: ListFormat | str = ListFormat.HMA
+    store: Store,
+    list_name: str,
+    stream: TextIO,
+    fmt: ListFormat | str = ListFormat.HMA,
+    *,
+    with_crops: bool = False,
 ) -> int:
     """Write a list's entries in one of the import formats; returns the count written.
+
+    The crops stored with added pictures are left out unless ``with_crops``: another
+    system receiving the list would take them for pictures of their own.
 
     Raises:
         NotFoundError: when the list does not exist.
     """
-    return write_entries(stream, (to_entry(e) for e in store.iter_entries(list_name)), fmt)
+    crops = set() if with_crops else store.list_media.derived_ids(list_name)
+    entries = (to_entry(e) for e in store.lists.iter_entries(list_name) if e.id not in crops)
+    return write_entries(stream, entries, fmt)
 
 
 __all__ = [

@@ -12,6 +12,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from mediaguard.match.textmatch import TextMatch
 from mediaguard.match.types import Match
 from mediaguard.policy.model import ListAction
@@ -35,15 +38,18 @@ class MatchQuery:
     """What a matcher is asked about one item.
 
     ``variants`` holds extra PDQ hashes (frame index, transform name, hex) when dihedral
-    matching is on; ``edits`` the PDQ hashes of edited-copy regions of each frame.
-    ``texts`` and ``codes`` are the lines of text and the codes read, as the verdict will
-    hold them, so a term or URL list match can name its line or code by index.
+    matching is on; ``edits`` the PDQ hashes of edited-copy regions of each frame;
+    ``frames`` reduced pixels of a still's frames, by index, so that a near-threshold
+    edited copy can be checked against the listed picture. ``texts`` and ``codes`` are
+    the lines of text and the codes read, as the verdict will hold them, so a term or URL
+    list match can name its line or code by index.
     """
 
     digests: hashes.Digests
     pdq: tuple[hashes.PDQHash, ...]
     variants: tuple[tuple[int, str, str], ...] = ()
     edits: tuple[EditHash, ...] = ()
+    frames: Mapping[int, npt.NDArray[np.uint8]] = field(default_factory=dict)
     texts: tuple[TextFound, ...] = ()
     codes: tuple[CodeFound, ...] = ()
 

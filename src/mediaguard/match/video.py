@@ -85,6 +85,10 @@ class FrameHash:
     quality: int
 
     def __post_init__(self) -> None:
+        for name in ("index", "quality"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"FrameHash.{name} must be an integer, got {value!r}")
         if self.index < 0:
             raise ValueError(f"FrameHash.index must be >= 0, got {self.index}")
         if not 0 <= self.quality <= 100:

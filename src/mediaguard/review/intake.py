@@ -32,7 +32,8 @@ from typing import Final, Literal
 from mediaguard.errors import MediaguardError
 from mediaguard.review.preview import render_previews
 from mediaguard.store.base import utcnow
-from mediaguard.store.review_repo import NewReviewItem, ReviewItemInfo, ReviewStore
+from mediaguard.store.review import ReviewRepository
+from mediaguard.store.review_types import NewReviewItem, ReviewItemInfo
 from mediaguard.verdict import Verdict
 
 #: Intake runs in the service, and operators read its warnings with the service's own.
@@ -151,7 +152,7 @@ class ReviewIntake:
 
     def __init__(
         self,
-        review: ReviewStore,
+        review: ReviewRepository,
         data_dir: Path,
         *,
         previews: bool,

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from mediaguard.dsa import EEA, ReasonCodes, StatementError, StatementInput, statement
-from mediaguard.store.review_repo import DecisionInfo, ReviewItemInfo
+from mediaguard.store.review_types import DecisionInfo, ReviewItemInfo
 
 
 def facts_for(decision: DecisionInfo, item: ReviewItemInfo) -> str:

@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from mediaguard.service.errors import ApiError
-from mediaguard.store.repo import NotFoundError
-from mediaguard.store.service_repo import ApiKeyInfo, ServiceStore
+from mediaguard.store.errors import NotFoundError
+from mediaguard.store.keys import KeyRepository
+from mediaguard.store.service_types import ApiKeyInfo
 
 TOKEN_PREFIX: Final = "mg"
 _TOKEN_RE: Final = re.compile(r"mg_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
@@ -103,7 +104,7 @@ def parse_scopes(values: Iterable[str]) -> frozenset[str]:
 
 
 def create_key(
-    db: ServiceStore,
+    keys: KeyRepository,
     scopes: Iterable[str],
     *,
     name: str = "",
@@ -118,7 +119,7 @@ def create_key(
     """
     valid = parse_scopes(scopes)
     key_id, token = new_token()
-    info = db.create_key(
+    info = keys.create_key(
         key_id,
         token_sha256(token),
         valid,
@@ -128,7 +129,7 @@ def create_key(
     return info, token
 
 
-def authenticate(db: ServiceStore, token: str | None) -> Principal:
+def authenticate(keys: KeyRepository, token: str | None) -> Principal:
     """The principal for a bearer token.
 
     Raises:
@@ -147,7 +148,7 @@ def authenticate(db: ServiceStore, token: str | None) -> Principal:
     if found is None:
         raise invalid
     try:
-        key: ApiKeyInfo | None = db.get_key(found.group(1))
+        key: ApiKeyInfo | None = keys.get_key(found.group(1))
     except NotFoundError:
         key = None
     expected = key.secret_sha256 if key is not None else _DUMMY_SHA256

@@ -21,7 +21,6 @@ from mediaguard.service.auth import Principal, Scope, authenticate, require
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.service.settings import ServiceSettings
 from mediaguard.store import audit
-from mediaguard.store.service_repo import ServiceStore
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -44,13 +43,7 @@ def get_settings(runtime: RuntimeDep) -> ServiceSettings:
     return runtime.settings
 
 
-def get_db(runtime: RuntimeDep) -> ServiceStore:
-    """The service store."""
-    return runtime.db
-
-
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
-ServiceStoreDep = Annotated[ServiceStore, Depends(get_db)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
 
 
@@ -61,7 +54,7 @@ async def get_principal(runtime: RuntimeDep, credentials: Credentials) -> Princi
         ApiError: 401 without a valid key; 429 over the key's rate limit.
     """
     token = credentials.credentials if credentials is not None else None
-    principal = await run_in_threadpool(authenticate, runtime.db, token)
+    principal = await run_in_threadpool(authenticate, runtime.store.keys, token)
     runtime.limiter.check(principal.key)
     # Audit records written while serving this request name the key that made it.
     audit.attribute_to(f"key:{principal.key.key_id}")

@@ -38,15 +38,16 @@ from mediaguard.errors import (
 )
 from mediaguard.match.types import HashFormatError
 from mediaguard.service.webhooks import TargetRefused
-from mediaguard.store.repo import (
+from mediaguard.store.errors import (
     AlreadyExistsError,
+    ConflictError,
+    IdempotencyConflict,
     InvalidInputError,
     NotFoundError,
+    PermissionDenied,
     SchemaError,
     StoreError,
 )
-from mediaguard.store.review_repo import ConflictError, PermissionDenied
-from mediaguard.store.service_repo import IdempotencyConflict
 
 log = logging.getLogger("mediaguard.service")
 

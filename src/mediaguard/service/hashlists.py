@@ -43,8 +43,8 @@ _ERRORS_KEPT = 100
 
 
 def _public(runtime: ServiceRuntime, name: str) -> HashListPublic:
-    info = runtime.store.get_list(name)
-    return HashListPublic.from_info(info, runtime.store.count_entries(name))
+    info = runtime.store.lists.get_list(name)
+    return HashListPublic.from_info(info, runtime.store.lists.count_entries(name))
 
 
 def _changed(runtime: ServiceRuntime) -> None:
@@ -55,8 +55,8 @@ def _changed(runtime: ServiceRuntime) -> None:
 def list_all(runtime: ServiceRuntime) -> list[HashListPublic]:
     """Every list with its entry count."""
     return [
-        HashListPublic.from_info(info, runtime.store.count_entries(info.name))
-        for info in runtime.store.lists()
+        HashListPublic.from_info(info, runtime.store.lists.count_entries(info.name))
+        for info in runtime.store.lists.lists()
     ]
 
 
@@ -67,7 +67,7 @@ def create(runtime: ServiceRuntime, body: HashListCreate) -> HashListPublic:
         AlreadyExistsError: when the name is taken (409).
         ProtectedTraitError: when the category names a protected trait (400).
     """
-    runtime.store.create_list(
+    runtime.store.lists.create_list(
         body.name,
         body.category,
         body.action.value,
@@ -94,7 +94,7 @@ def update(runtime: ServiceRuntime, name: str, body: HashListUpdate) -> HashList
     Raises:
         NotFoundError: when there is no such list (404).
     """
-    runtime.store.update_list(
+    runtime.store.lists.update_list(
         name,
         category=body.category,
         action=body.action.value if body.action is not None else None,
@@ -112,7 +112,7 @@ def delete(runtime: ServiceRuntime, name: str) -> None:
     Raises:
         NotFoundError: when there is no such list (404).
     """
-    runtime.store.delete_list(name)
+    runtime.store.lists.delete_list(name)
     _changed(runtime)
 
 
@@ -150,7 +150,7 @@ def import_text(
         NotFoundError: when there is no such list (404).
         HashFormatError: when the format or signal type is invalid (400).
     """
-    runtime.store.get_list(name)
+    runtime.store.lists.get_list(name)
     with path.open(encoding="utf-8", errors="replace", newline="") as raw:
         # _NoNul is a TextIOBase, which is all import_file uses of a TextIO.
         stream = cast(TextIO, _NoNul(raw))
@@ -191,7 +191,7 @@ def import_json(runtime: ServiceRuntime, name: str, data: bytes) -> ImportReport
         ApiError: 400 ``invalid_json`` when the body is not a JSON array.
         NotFoundError: when there is no such list (404).
     """
-    runtime.store.get_list(name)
+    runtime.store.lists.get_list(name)
     try:
         items: Any = json.loads(data)
     except (ValueError, UnicodeDecodeError) as err:

@@ -1,6 +1,6 @@
 """Durable asynchronous jobs: submission, and the workers that run them.
 
-Design note: the database is the queue (see :mod:`mediaguard.store.service_repo` for
+Design note: the database is the queue (see :mod:`mediaguard.store.jobs` for
 the lease protocol), so a job survives restarts and crashes, and workers can run inside
 ``mediaguard serve`` (threads) or as separate ``mediaguard worker`` processes on the
 same database, in any number.
@@ -41,13 +41,8 @@ from mediaguard.service.schemas import JobPublic, dump, results_json
 from mediaguard.service.uploads import ReceivedFile
 from mediaguard.service.webhooks import Dispatcher, check_target
 from mediaguard.store.base import utcnow
-from mediaguard.store.repo import StoreError
-from mediaguard.store.service_repo import (
-    IdempotencyConflict,
-    JobInfo,
-    NewEvent,
-    NewJobInput,
-)
+from mediaguard.store.errors import IdempotencyConflict, StoreError
+from mediaguard.store.service_types import JobInfo, NewEvent, NewJobInput
 from mediaguard.verdict import ScanFailure, ScanResult, Verdict
 
 log = logging.getLogger("mediaguard.service.jobs")
@@ -107,7 +102,7 @@ def submit(
     try:
         # Media first, then the row: a worker must never see a job without its media.
         runtime.spool.adopt(job_id, [(f.path, f.sha256) for f in files if f.path is not None])
-        job, created = runtime.db.create_job(
+        job, created = runtime.store.jobs.create_job(
             job_id=job_id,
             api_key_id=api_key_id,
             inputs=inputs,
@@ -176,7 +171,7 @@ class _Lease:
         settings = self.runtime.settings
         while not self._done.wait(settings.heartbeat_seconds):
             try:
-                held = self.runtime.db.heartbeat_job(
+                held = self.runtime.store.jobs.heartbeat_job(
                     self.job_id, self.owner, settings.job_lease_seconds, self.progress
                 )
             except StoreError as err:
@@ -226,7 +221,7 @@ class JobWorker:
         Raises:
             StoreError: when the database fails.
         """
-        job = self.runtime.db.claim_job(self.owner, self.runtime.settings.job_lease_seconds)
+        job = self.runtime.store.jobs.claim_job(self.owner, self.runtime.settings.job_lease_seconds)
         if job is None:
             return False
         log.info("job %s: attempt %d of %d", job.id, job.attempts, job.max_attempts)
@@ -257,7 +252,7 @@ class JobWorker:
                     return
                 if stop.is_set():
                     # A graceful shutdown is not the job's fault: do not count it.
-                    self.runtime.db.retry_job(job.id, self.owner, refund_attempt=True)
+                    self.runtime.store.jobs.retry_job(job.id, self.owner, refund_attempt=True)
                     return
                 results.append(self._scan(job, item.position))
                 lease.progress = len(results)
@@ -312,7 +307,7 @@ class JobWorker:
             api_key_id=job.api_key_id,
             urls=(job.callback_url,) if job.callback_url else (),
         )
-        if not self.runtime.db.finish_job(
+        if not self.runtime.store.jobs.finish_job(
             job.id,
             self.owner,
             state=state,
@@ -341,7 +336,9 @@ class JobWorker:
             self._finish(job, [], "failed", "internal_error", message)
             return
         delay = self.runtime.settings.job_retry_delay_seconds * job.attempts
-        self.runtime.db.retry_job(job.id, self.owner, delay_seconds=delay, error_message=message)
+        self.runtime.store.jobs.retry_job(
+            job.id, self.owner, delay_seconds=delay, error_message=message
+        )
 
 
 def _snake(name: str) -> str:
@@ -353,7 +350,7 @@ def make_dispatcher(runtime: ServiceRuntime) -> Dispatcher:
     """A webhook dispatcher configured from the runtime's settings."""
     settings = runtime.settings
     return Dispatcher(
-        runtime.db,
+        runtime.store.webhooks,
         signing_secret=settings.webhook_signing_secret.get_secret_value(),
         allow_private=settings.webhook_allow_private,
         max_attempts=settings.webhook_max_attempts,

@@ -19,8 +19,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from mediaguard.store.repo import StoreError
-from mediaguard.store.service_repo import ServiceStore
+from mediaguard.store import Store
+from mediaguard.store.errors import StoreError
 from mediaguard.verdict import ScanFailure, ScanResult
 
 log = logging.getLogger("mediaguard.service.metrics")
@@ -34,13 +34,13 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 class _QueueCollector(Collector):
     """Reads job and delivery counts per state when Prometheus scrapes."""
 
-    def __init__(self, db: ServiceStore) -> None:
-        self.db = db
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            jobs = self.db.job_counts()
-            deliveries = self.db.delivery_counts()
+            jobs = self.store.jobs.job_counts()
+            deliveries = self.store.webhooks.delivery_counts()
         except StoreError as err:
             log.warning("metrics: cannot read queue depth: %s", err)
             return
@@ -64,10 +64,10 @@ class Metrics:
     """The counters and histograms the service updates, and their exposition.
 
     Args:
-        db: the service store, for queue depths; None leaves them out.
+        store: the store, for queue depths; None leaves them out.
     """
 
-    def __init__(self, db: ServiceStore | None = None) -> None:
+    def __init__(self, store: Store | None = None) -> None:
         """Register every metric in a fresh registry."""
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -101,8 +101,8 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
-        if db is not None:
-            self.registry.register(_QueueCollector(db))
+        if store is not None:
+            self.registry.register(_QueueCollector(store))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""

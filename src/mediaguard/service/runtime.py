@@ -37,10 +37,9 @@ from mediaguard.service.metrics import Metrics
 from mediaguard.service.settings import ServiceSettings, cpu_count
 from mediaguard.service.spool import KeepSetting, MediaRetention, Spool
 from mediaguard.signals import runtime as onnx_runtime
-from mediaguard.store import audit
-from mediaguard.store.repo import Store, StoreError
-from mediaguard.store.review_repo import ReviewStore
-from mediaguard.store.service_repo import ServiceStore
+from mediaguard.store import Store, audit
+from mediaguard.store.audit import AuditLog
+from mediaguard.store.errors import StoreError
 from mediaguard.verdict import Verdict
 
 log = logging.getLogger("mediaguard.service")
@@ -113,13 +112,13 @@ def _automated(reasons: ReasonCodes) -> dict[str, str]:
     return mapping
 
 
-def _audit_policy(review: ReviewStore, policy: Policy) -> None:
+def _audit_policy(log: AuditLog, policy: Policy) -> None:
     """Audit a change of policy: a start with a policy other than the last one recorded."""
     ref = {"name": policy.name, "version": policy.version, "sha256": policy.sha256}
-    last = review.last_audit("policy.change")
+    last = log.last_audit("policy.change")
     if last is None or last.data != ref:
         with audit.acting_as("service"):
-            review.audit_event("policy.change", policy.name, ref)
+            log.audit_event("policy.change", policy.name, ref)
 
 
 @dataclass
@@ -131,14 +130,12 @@ class ServiceRuntime:
 
     settings: ServiceSettings
     store: Store
-    db: ServiceStore
     scanner: Scanner
     matcher: SharedMatcher | None
     spool: Spool
     metrics: Metrics
     limiter: RateLimiter
     retention: MediaRetention
-    review: ReviewStore
     reasons: ReasonCodes
     intake: ReviewIntake | None
     scan_slots: threading.BoundedSemaphore = field(
@@ -198,14 +195,12 @@ class ServiceRuntime:
                 loaded = Scanner(config, policy, matcher=matcher)
             else:
                 loaded = scanner.with_policy(policy, matcher=matcher)
-            db = ServiceStore(store)
-            review = ReviewStore(store)
             reasons = load_reasons(settings.review_reasons)
-            _audit_policy(review, policy)
+            _audit_policy(store.audit, policy)
             intake = None
             if settings.review_queue:
                 intake = ReviewIntake(
-                    review,
+                    store.review,
                     data,
                     previews=settings.review_previews,
                     automated_reason=_automated(reasons),
@@ -221,14 +216,12 @@ class ServiceRuntime:
             scan_slots=threading.BoundedSemaphore(settings.scan_concurrency()),
             settings=settings,
             store=store,
-            db=db,
             scanner=loaded,
             matcher=matcher,
             spool=spool,
-            metrics=Metrics(db),
+            metrics=Metrics(store),
             limiter=RateLimiter(settings.rate_limit_per_minute),
             retention=retention or KeepSetting(settings.keep_media),
-            review=review,
             reasons=reasons,
             intake=intake,
         )

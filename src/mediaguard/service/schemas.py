@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from mediaguard.match.types import Match
 from mediaguard.policy.model import ListAction
-from mediaguard.store.repo import HashListInfo
-from mediaguard.store.review_repo import AppealInfo, DecisionInfo, ReviewItemInfo
-from mediaguard.store.service_repo import DeliveryInfo, EndpointInfo, JobInfo
+from mediaguard.store.list_types import HashListInfo
+from mediaguard.store.review_types import AppealInfo, DecisionInfo, ReviewItemInfo
+from mediaguard.store.service_types import DeliveryInfo, EndpointInfo, JobInfo
 from mediaguard.verdict import ScanFailure, Verdict
 
 JobState = Literal["queued", "running", "done", "failed"]

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from mediaguard.store.service_repo import JobInfo
+from mediaguard.store.service_types import JobInfo
 from mediaguard.verdict import ScanResult
 
 log = logging.getLogger("mediaguard.service.spool")

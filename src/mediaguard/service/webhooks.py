@@ -49,9 +49,11 @@ from urllib.parse import urlsplit
 import httpcore
 
 from mediaguard.errors import MediaguardError
+from mediaguard.store import Store
 from mediaguard.store.base import utcnow
-from mediaguard.store.repo import Store, StoreError
-from mediaguard.store.service_repo import DeliveryTask, NewEvent, ServiceStore
+from mediaguard.store.errors import StoreError
+from mediaguard.store.service_types import DeliveryTask, NewEvent
+from mediaguard.store.webhooks import WebhookRepository
 
 log = logging.getLogger("mediaguard.service.webhooks")
 
@@ -220,7 +222,7 @@ class GuardedBackend(httpcore.SyncBackend):
 
 
 def enqueue_event(
-    store: Store | ServiceStore,
+    store: Store,
     event_type: str,
     payload: Mapping[str, Any],
     *,
@@ -233,7 +235,7 @@ def enqueue_event(
     until one runs, the deliveries wait in the database.
 
     Args:
-        store: an open store (migrated to the current schema) or a service store.
+        store: an open store (migrated to the current schema).
         event_type: ``job.completed``, ``job.failed`` or ``hashlist.retro_match``.
         payload: the event's ``data``; must serialise to JSON.
         api_key_id: the owning key's row id, or None for an event about shared state,
@@ -247,9 +249,8 @@ def enqueue_event(
         InvalidInputError: when the type is unknown or the payload is not JSON.
         StoreError: when the database fails.
     """
-    db = store if isinstance(store, ServiceStore) else ServiceStore(store)
     event = NewEvent(event_type, dict(payload), api_key_id, tuple(urls))
-    return db.enqueue_event(event).id
+    return store.webhooks.enqueue_event(event).id
 
 
 def retro_match_events(list_name: str, matches: Sequence[Any]) -> list[dict[str, Any]]:
@@ -295,9 +296,7 @@ def retro_match_events(list_name: str, matches: Sequence[Any]) -> list[dict[str,
     ]
 
 
-def enqueue_retro_matches(
-    store: Store | ServiceStore, list_name: str, matches: Sequence[Any]
-) -> list[str]:
+def enqueue_retro_matches(store: Store, list_name: str, matches: Sequence[Any]) -> list[str]:
     """Queue ``hashlist.retro_match`` events for an import's retroactive matches.
 
     Returns:
@@ -325,7 +324,7 @@ class Dispatcher:
     """Delivers pending webhook deliveries, one at a time, until stopped.
 
     Args:
-        db: the service store.
+        webhooks: the store's webhook deliveries.
         signing_secret: the server's secret, for one-off callback URLs.
         allow_private: allow private, loopback and link-local targets.
         max_attempts: attempts before a delivery is marked failed.
@@ -338,7 +337,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        db: ServiceStore,
+        webhooks: WebhookRepository,
         *,
         signing_secret: str,
         allow_private: bool,
@@ -350,7 +349,7 @@ class Dispatcher:
         on_attempt: Any = None,
     ) -> None:
         """Build a connection pool guarded against private targets."""
-        self.db = db
+        self.webhooks = webhooks
         self.signing_secret = signing_secret
         self.allow_private = allow_private
         self.max_attempts = max_attempts
@@ -401,7 +400,7 @@ class Dispatcher:
             StoreError: when the database fails.
         """
         lease = self.timeout * 3 + 30.0
-        task = self.db.claim_delivery(self.owner, lease)
+        task = self.webhooks.claim_delivery(self.owner, lease)
         if task is None:
             return False
         self.deliver(task)
@@ -462,7 +461,7 @@ class Dispatcher:
         if outcome == "retry":
             delay = backoff_seconds(task.attempt, self.backoff_base, self.backoff_max, self._rng)
             next_at = utcnow() + timedelta(seconds=delay)
-        kept = self.db.record_attempt(
+        kept = self.webhooks.record_attempt(
             task,
             started_at=started,
             duration_ms=duration_ms,

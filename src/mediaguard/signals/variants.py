@@ -214,3 +214,50 @@ def regions(pixels: npt.NDArray[np.uint8], level: Level) -> list[Region]:
         margin_y, margin_x = int(height * (1 - _CENTRE) / 2), int(width * (1 - _CENTRE) / 2)
         add("centre", Level.ALL, margin_y, height - margin_y, margin_x, width - margin_x)
     return found
+
+
+#: Shares cut from every side by the centre crops stored with a listed picture.
+CROP_SHARES: Final = (0.025, 0.05, 0.10, 0.15, 0.20)
+#: Share cut from one side only by the off-centre crops.
+SIDE_SHARE: Final = 0.10
+#: Width-to-height ratios of the aspect crops (a square, 4:5 portrait, 16:9 landscape).
+ASPECTS: Final = ((1.0, "1:1"), (0.8, "4:5"), (16 / 9, "16:9"))
+
+
+def standard_crops(height: int, width: int) -> list[Region]:
+    """The crops stored with a listed picture, so that a cropped repost matches it.
+
+    A crop cannot be undone from the scanned copy (what was cut is gone), so the list
+    side keeps the hashes of the crops people make: the centre at 2.5, 5, 10, 15 and 20 %
+    per side, 10 % off one side, and centred aspect crops to 1:1, 4:5 and 16:9 where
+    the picture is not already of that shape. At most 12 regions, each at least
+    ``_MIN_SIDE`` on a side.
+    """
+    found: list[Region] = []
+
+    def add(name: str, top: int, bottom: int, left: int, right: int) -> None:
+        if min(bottom - top, right - left) >= _MIN_SIDE:
+            found.append(Region(name, Level.TRIMMED, top, bottom, left, right))
+
+    for share in CROP_SHARES:
+        dy, dx = round(height * share), round(width * share)
+        add(
+            f"centre crop {share:.1%} per side".replace(".0%", "%"), dy, height - dy, dx, width - dx
+        )
+    dy, dx = round(height * SIDE_SHARE), round(width * SIDE_SHARE)
+    add(f"{SIDE_SHARE:.0%} cut from the top", dy, height, 0, width)
+    add(f"{SIDE_SHARE:.0%} cut from the bottom", 0, height - dy, 0, width)
+    add(f"{SIDE_SHARE:.0%} cut from the left", 0, height, dx, width)
+    add(f"{SIDE_SHARE:.0%} cut from the right", 0, height, 0, width - dx)
+    for ratio, label in ASPECTS:
+        if abs(width / height - ratio) < 0.05:
+            continue
+        if width / height > ratio:
+            new_width = round(height * ratio)
+            left = (width - new_width) // 2
+            add(f"aspect crop to {label}", 0, height, left, left + new_width)
+        else:
+            new_height = round(width / ratio)
+            top = (height - new_height) // 2
+            add(f"aspect crop to {label}", top, top + new_height, 0, width)
+    return found

@@ -1,39 +1,41 @@
-"""Persistent storage: hash lists, their entries, scanned items and match hits.
+"""Persistent storage: one :class:`Store` facade over a repository per aggregate.
 
-Design note: callers see one narrow :class:`Store` and frozen value types; the ORM
+Design note: callers see one narrow :class:`Store` whose attributes are the repositories
+(``store.lists``, ``store.items``, ``store.keys``, ``store.jobs``, ``store.webhooks``,
+``store.reviewers``, ``store.review``, ``store.audit``) and frozen value types; the ORM
 models and Alembic migrations behind it are private to this package. SQLite is the
 default and PostgreSQL the production backend; both run the same code and the same
 contract tests. Importing this package builds no engine and touches no database.
 """
 
-from mediaguard.store.repo import (
-    ENV_DATABASE_URL,
-    AddResult,
+from mediaguard.store.database import ENV_DATABASE_URL, resolve_url
+from mediaguard.store.errors import (
     AlreadyExistsError,
-    EntryInfo,
-    FrameHash,
-    HashListInfo,
+    ConflictError,
+    IdempotencyConflict,
     InvalidInputError,
-    ItemInfo,
-    NewEntry,
     NotFoundError,
+    PermissionDenied,
     SchemaError,
-    Store,
     StoreError,
-    resolve_url,
 )
+from mediaguard.store.facade import Store
+from mediaguard.store.items import ItemInfo
+from mediaguard.store.list_types import AddResult, EntryInfo, HashListInfo, NewEntry
 
 __all__ = [
     "ENV_DATABASE_URL",
     "AddResult",
     "AlreadyExistsError",
+    "ConflictError",
     "EntryInfo",
-    "FrameHash",
     "HashListInfo",
+    "IdempotencyConflict",
     "InvalidInputError",
     "ItemInfo",
     "NewEntry",
     "NotFoundError",
+    "PermissionDenied",
     "SchemaError",
     "Store",
     "StoreError",

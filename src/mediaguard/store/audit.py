@@ -33,6 +33,7 @@ from typing import Any, Final
 from sqlalchemy import Connection, insert, select, update
 
 from mediaguard.store.base import utcnow
+from mediaguard.store.database import Database, translated
 from mediaguard.store.review_models import AuditHead, AuditRecord
 
 GENESIS: Final = "0" * 64
@@ -279,3 +280,39 @@ def exists(conn: Connection, action: str, subject: str, actor: str) -> bool:
         AuditRecord.action == action, AuditRecord.subject == subject, AuditRecord.actor == actor
     )
     return conn.execute(stmt.limit(1)).first() is not None
+
+
+class AuditLog:
+    """The audit chain as a repository (``store.audit``): append, verify and read it.
+
+    For records about something outside the database (a policy loaded) and for reading
+    the chain; a change inside the database appends its own record with :func:`append`
+    in the change's transaction.
+
+    Args:
+        db: the open database; the :class:`~mediaguard.store.Store` facade makes one.
+    """
+
+    def __init__(self, db: Database) -> None:
+        """Work on ``db``."""
+        self._db = db
+
+    def audit_event(self, action: str, subject: str, data: dict[str, Any]) -> int:
+        """Append a record about something outside the database (e.g. a policy loaded)."""
+        with translated("append to the audit log"), self._db.begin() as conn:
+            return append(conn, action, subject, data)
+
+    def verify_audit(self, anchors: Mapping[int, str] | None = None) -> VerifyReport:
+        """Check the whole audit chain (see :func:`verify`)."""
+        with translated("verify the audit log"), self._db.connect() as conn:
+            return verify(conn, anchors)
+
+    def audit_entries(self, since: datetime | None = None) -> Iterator[AuditEntry]:
+        """The audit records in order, from ``since`` when given, streamed."""
+        with translated("read the audit log"), self._db.connect() as conn:
+            yield from entries(conn, since)
+
+    def last_audit(self, action: str, subject: str | None = None) -> AuditEntry | None:
+        """The latest audit record of ``action``."""
+        with translated("read the audit log"), self._db.connect() as conn:
+            return last_entry(conn, action, subject)

@@ -7,11 +7,11 @@ PRIMARY KEY`` is SQLite's auto-incrementing rowid). Every timestamp goes through
 :class:`UTCDateTime`, which refuses naive datetimes on the way in and returns aware UTC
 datetimes on the way out, because SQLite stores no zone at all and PostgreSQL answers
 in the session's zone. Allowed values (actions, signal types, decisions, distances) are
-CHECK constraints as well as Python validation in :mod:`mediaguard.store.repo`, so a
+CHECK constraints as well as Python validation in the repositories, so a
 row written by another tool cannot break the readers. Constraint names follow one
 naming convention so that Alembic migrations can address them on both backends.
 
-These ORM classes never leave the store: :mod:`mediaguard.store.repo` hands out frozen
+These ORM classes never leave the store: the repositories hand out frozen
 dataclasses, so no caller holds a session-bound object.
 """
 
@@ -25,6 +25,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -94,6 +95,34 @@ class HashEntry(Base):
     external_id: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=NOW)
+
+
+class DerivedEntry(Base):
+    """Marks a hash entry as a standard crop of a listed picture (its parent entry).
+
+    A match on it is reported as a match on the parent, and it goes when the parent goes.
+    """
+
+    __tablename__ = "derived_entries"
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("hash_entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    parent_id: Mapped[int] = mapped_column(
+        ForeignKey("hash_entries.id", ondelete="CASCADE"), index=True
+    )
+    variant: Mapped[str] = mapped_column(String(64))
+
+
+class EntryPicture(Base):
+    """A reduced copy (JPEG) of a listed picture, to verify near-threshold copies of it."""
+
+    __tablename__ = "entry_pictures"
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("hash_entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    jpeg: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class VpdqFrame(Base):

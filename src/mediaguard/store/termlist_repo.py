@@ -20,23 +20,16 @@ from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import Connection, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from mediaguard.iterutil import chunks
-from mediaguard.signals.protected import check_name
 from mediaguard.store import audit
+from mediaguard.store import validation as check
 from mediaguard.store.base import utcnow
-from mediaguard.store.repo import (
-    AddResult,
-    AlreadyExistsError,
-    InvalidInputError,
-    NotFoundError,
-    Store,
-    as_aware,
-    engine_of,
-    translated,
-)
+from mediaguard.store.database import translated
+from mediaguard.store.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from mediaguard.store.facade import Store
+from mediaguard.store.list_types import AddResult
 from mediaguard.store.termlist_models import (
     ENTRY_TYPES_OF,
     LIST_KINDS,
@@ -46,7 +39,6 @@ from mediaguard.store.termlist_models import (
     TextListEntry,
 )
 
-_NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
 #: Up to this many entries added at once are named in their audit record.
 _AUDIT_VALUES: Final = 20
@@ -103,7 +95,7 @@ class NewTextEntry:
             if got is not None and not isinstance(got, str):
                 raise InvalidInputError(f"{field}: expected text, got {got!r}")
         if self.added_at is not None:
-            as_aware("added_at", self.added_at)
+            check.as_aware("added_at", self.added_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,15 +122,6 @@ class TextListsState:
     max_entry_id: int
 
 
-def _name(field: str, value: object) -> str:
-    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
-        raise InvalidInputError(
-            f"{field}: {value!r} must be 1-64 characters of a-z, 0-9, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return value
-
-
 def _kind(value: object) -> str:
     if value not in LIST_KINDS:
         raise InvalidInputError(f"kind: expected one of {', '.join(LIST_KINDS)}, got {value!r}")
@@ -151,18 +134,6 @@ def _action(value: object) -> str:
             f"action: expected one of {', '.join(TEXT_LIST_ACTIONS)}, got {value!r}"
         )
     return str(value)
-
-
-def _text(field: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{field}: expected text, got {value!r}")
-    return value
-
-
-def _category(value: object) -> str:
-    category = _name("category", value)
-    check_name("text-list category", category)
-    return category
 
 
 _LIST_COLUMNS: Final = (
@@ -187,8 +158,8 @@ class TextListStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._engine = engine_of(store)
-        self._insert = postgresql.insert if store.dialect == "postgresql" else sqlite.insert
+        self._engine = store.db.engine
+        self._insert = store.db.insert
 
     # -- lists ----------------------------------------------------------------------
 
@@ -214,14 +185,14 @@ class TextListStore:
             StoreError: when the database fails.
         """
         values = {
-            "name": _name("name", name),
+            "name": check.name("name", name),
             "kind": _kind(kind),
-            "category": _category(category),
+            "category": check.category(category),
             "action": _action(action),
-            "source": _text("source", source),
-            "description": _text("description", description),
+            "source": check.text("source", source),
+            "description": check.text("description", description),
         }
-        if any(info.name == name for info in self.store.lists()):
+        if any(info.name == name for info in self.store.lists.lists()):
             raise AlreadyExistsError(f"a hash list is called {name!r}; choose another name")
         now = utcnow()
         with translated(f"create {kind} list {name!r}"):
@@ -245,7 +216,7 @@ class TextListStore:
             NotFoundError: when no such list exists.
             StoreError: when the database fails.
         """
-        _name("name", name)
+        check.name("name", name)
         what = f"{_kind(kind)} list" if kind is not None else "term or URL list"
         with translated(f"read {what} {name!r}"), self._engine.connect() as conn:
             row = conn.execute(select(*_LIST_COLUMNS).where(TextList.name == name)).first()
@@ -286,13 +257,13 @@ class TextListStore:
         info = self.get_list(name, kind)
         values: dict[str, Any] = {}
         if category is not None:
-            values["category"] = _category(category)
+            values["category"] = check.category(category)
         if action is not None:
             values["action"] = _action(action)
         if source is not None:
-            values["source"] = _text("source", source)
+            values["source"] = check.text("source", source)
         if description is not None:
-            values["description"] = _text("description", description)
+            values["description"] = check.text("description", description)
         stmt = update(TextList).where(TextList.id == info.id)
         with translated(f"update {kind} list {name!r}"), self._engine.begin() as conn:
             conn.execute(stmt.values(**values, updated_at=utcnow()))

@@ -134,7 +134,7 @@ async def import_entries(
     Past scanned items that now match are reported and announced as
     `hashlist.retro_match` webhook events.
     """
-    await run_in_threadpool(runtime.store.get_list, name)
+    await run_in_threadpool(runtime.store.lists.get_list, name)
     settings = runtime.settings
     content_type, _ = parse_options_header(request.headers.get("content-type"))
     if content_type == b"application/json":

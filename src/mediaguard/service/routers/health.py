@@ -17,7 +17,7 @@ from mediaguard.service.errors import ApiError, ErrorResponse
 from mediaguard.service.metrics import CONTENT_TYPE
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.service.schemas import Health, Readiness
-from mediaguard.store.repo import StoreError
+from mediaguard.store.errors import StoreError
 
 router = APIRouter(tags=["operations"])
 
@@ -67,7 +67,7 @@ async def metrics(runtime: RuntimeDep, credentials: Credentials) -> Response:
     """Requests by route and status, latency, queue depth, verdicts by decision."""
     if runtime.settings.metrics_require_auth:
         token = credentials.credentials if credentials is not None else None
-        principal = await run_in_threadpool(authenticate, runtime.db, token)
+        principal = await run_in_threadpool(authenticate, runtime.store.keys, token)
         require(principal, Scope.ADMIN)
     body = await run_in_threadpool(runtime.metrics.render)
     return Response(content=body, media_type=CONTENT_TYPE)

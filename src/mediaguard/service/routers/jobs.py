@@ -20,7 +20,7 @@ from mediaguard.service.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from mediaguard.service.routers._bodies import upload_body
 from mediaguard.service.schemas import JobPublic, JobState
 from mediaguard.service.uploads import receive
-from mediaguard.store.service_repo import JobInfo
+from mediaguard.store.service_types import JobInfo
 
 router = APIRouter(tags=["jobs"])
 
@@ -113,7 +113,7 @@ async def list_jobs(
 ) -> list[JobPublic]:
     """The calling key's newest jobs (an admin key sees every key's)."""
     found = await run_in_threadpool(
-        runtime.db.list_jobs, principal.owner_filter, state=state, limit=limit
+        runtime.store.jobs.list_jobs, principal.owner_filter, state=state, limit=limit
     )
     return [JobPublic.from_info(job) for job in found]
 
@@ -126,7 +126,7 @@ async def list_jobs(
 )
 async def get_job(job_id: JobId, runtime: RuntimeDep, principal: ScanKey) -> JobPublic:
     """A job of the calling key (another key's job is reported as not found)."""
-    job = await run_in_threadpool(runtime.db.get_job, job_id)
+    job = await run_in_threadpool(runtime.store.jobs.get_job, job_id)
     if not _visible(job, principal.key.id, principal.is_admin):
         raise ApiError(404, "not_found", f"job {job_id!r} does not exist")
     return JobPublic.from_info(job)

@@ -54,7 +54,7 @@ async def queue(
 ) -> list[ReviewItemPublic]:
     """Items waiting for a person, highest priority first, then oldest."""
     items = await run_in_threadpool(
-        runtime.review.queue, None, category=category, list_name=list_name, limit=limit
+        runtime.store.review.queue, None, category=category, list_name=list_name, limit=limit
     )
     return [ReviewItemPublic.from_info(item) for item in items]
 
@@ -67,7 +67,7 @@ async def queue(
 )
 async def item(item_id: ItemId, runtime: RuntimeDep, principal: ReviewKey) -> ReviewItemPublic:
     """The item, with the verdict that flagged it."""
-    info = await run_in_threadpool(runtime.review.get_item, item_id)
+    info = await run_in_threadpool(runtime.store.review.get_item, item_id)
     return ReviewItemPublic.from_info(info, with_verdict=True)
 
 
@@ -83,10 +83,10 @@ async def item_decisions(
     """Every decision about the item, oldest first, with their appeals."""
 
     def load() -> list[DecisionPublic]:
-        runtime.review.get_item(item_id)
+        runtime.store.review.get_item(item_id)
         return [
-            DecisionPublic.from_info(d, runtime.review.appeals_for(d.id))
-            for d in runtime.review.decisions_for(item_id)
+            DecisionPublic.from_info(d, runtime.store.review.appeals_for(d.id))
+            for d in runtime.store.review.decisions_for(item_id)
         ]
 
     return await run_in_threadpool(load)
@@ -118,8 +118,10 @@ async def decisions(
     wanted = tuple(action) if action else ("approve", "remove", "restrict", "escalate")
 
     def load() -> list[DecisionPublic]:
-        found = runtime.review.decisions_since(since, wanted, limit=limit)
-        return [DecisionPublic.from_info(d, runtime.review.appeals_for(d.id)) for d, _ in found]
+        found = runtime.store.review.decisions_since(since, wanted, limit=limit)
+        return [
+            DecisionPublic.from_info(d, runtime.store.review.appeals_for(d.id)) for d, _ in found
+        ]
 
     return await run_in_threadpool(load)
 
@@ -136,8 +138,8 @@ async def decision(
     """The decision, whether a person or the pipeline took it, and its appeals."""
 
     def load() -> DecisionPublic:
-        info = runtime.review.get_decision(decision_id)
-        return DecisionPublic.from_info(info, runtime.review.appeals_for(info.id))
+        info = runtime.store.review.get_decision(decision_id)
+        return DecisionPublic.from_info(info, runtime.store.review.appeals_for(info.id))
 
     return await run_in_threadpool(load)
 
@@ -161,8 +163,8 @@ async def statement(
     """
 
     def build() -> dict[str, object]:
-        info = runtime.review.get_decision(decision_id)
-        return statement_for(info, runtime.review.get_item(info.item_id), runtime.reasons)
+        info = runtime.store.review.get_decision(decision_id)
+        return statement_for(info, runtime.store.review.get_item(info.item_id), runtime.reasons)
 
     return await run_in_threadpool(build)
 
@@ -187,7 +189,7 @@ async def appeal(
     (`upheld` or `reversed`) is recorded when the item is decided again, and both steps
     are in the audit log.
     """
-    info = await run_in_threadpool(runtime.review.appeal, decision_id, body.reason)
+    info = await run_in_threadpool(runtime.store.review.appeal, decision_id, body.reason)
     return AppealPublic.from_info(info)
 
 
@@ -201,5 +203,5 @@ async def get_appeal(
     appeal_id: AppealId, runtime: RuntimeDep, principal: ReviewKey
 ) -> AppealPublic:
     """The appeal and, once decided, its outcome."""
-    info = await run_in_threadpool(runtime.review.get_appeal, appeal_id)
+    info = await run_in_threadpool(runtime.store.review.get_appeal, appeal_id)
     return AppealPublic.from_info(info)

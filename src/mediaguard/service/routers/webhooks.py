@@ -60,7 +60,7 @@ async def create_webhook(
     await run_in_threadpool(check_target, body.url, allow_private=allow)
     secret = f"whsec_{secrets.token_urlsafe(32)}"
     info = await run_in_threadpool(
-        runtime.db.create_endpoint, principal.key.id, body.url, secret, set(body.events)
+        runtime.store.webhooks.create_endpoint, principal.key.id, body.url, secret, set(body.events)
     )
     return WebhookCreated(**WebhookPublic.from_info(info).model_dump(), secret=secret)
 
@@ -74,7 +74,7 @@ async def create_webhook(
 async def list_webhooks(runtime: RuntimeDep, principal: PrincipalDep) -> list[WebhookPublic]:
     """The calling key's active endpoints (an admin key sees all)."""
     _any_scope(principal)
-    found = await run_in_threadpool(runtime.db.endpoints, principal.owner_filter)
+    found = await run_in_threadpool(runtime.store.webhooks.endpoints, principal.owner_filter)
     return [WebhookPublic.from_info(info) for info in found]
 
 
@@ -94,7 +94,7 @@ async def list_deliveries(
     """Newest first; the calling key's deliveries (an admin key sees all)."""
     _any_scope(principal)
     found = await run_in_threadpool(
-        lambda: runtime.db.deliveries(
+        lambda: runtime.store.webhooks.deliveries(
             principal.owner_filter, event_id=event_id, state=state, limit=limit
         )
     )
@@ -114,10 +114,10 @@ async def delete_webhook(
 ) -> Response:
     """Stop sending to the endpoint; its pending deliveries are dropped, its log kept."""
     _any_scope(principal)
-    info = await run_in_threadpool(runtime.db.get_endpoint, endpoint_id)
+    info = await run_in_threadpool(runtime.store.webhooks.get_endpoint, endpoint_id)
     if info.disabled_at is not None or (
         not principal.is_admin and info.api_key_id != principal.key.id
     ):
         raise ApiError(404, "not_found", f"webhook endpoint {endpoint_id} does not exist")
-    await run_in_threadpool(runtime.db.disable_endpoint, endpoint_id)
+    await run_in_threadpool(runtime.store.webhooks.disable_endpoint, endpoint_id)
     return Response(status_code=204)

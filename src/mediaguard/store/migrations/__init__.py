@@ -2,5 +2,5 @@
 
 Design note: the migrations live in the package (not next to an ``alembic.ini`` in the
 repository) so that ``mediaguard db upgrade`` works from an installed wheel. They are run
-programmatically by :meth:`mediaguard.store.repo.Store.upgrade`.
+programmatically by :meth:`mediaguard.store.database.Database.upgrade`.
 """

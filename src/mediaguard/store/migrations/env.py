@@ -1,6 +1,6 @@
 """Alembic environment for mediaguard's schema.
 
-Design note: :meth:`mediaguard.store.repo.Store.upgrade` hands this script an open
+Design note: :meth:`mediaguard.store.database.Database.upgrade` hands this script an open
 connection through ``config.attributes["connection"]``, so migrations run on the store's
 own engine (with its SQLite pragmas) inside the caller's transaction, and no URL with a
 password is ever written into an Alembic config. The ``alembic`` command line still works

@@ -38,16 +38,15 @@ from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.signals.base import Detection
 from mediaguard.signals.hashes import MIN_PDQ_QUALITY
 from mediaguard.store import audit
-from mediaguard.store.repo import InvalidInputError, NotFoundError
-from mediaguard.store.review_models import DECISION_ACTIONS
-from mediaguard.store.review_repo import (
-    WAITING,
-    AppealInfo,
+from mediaguard.store.errors import (
     ConflictError,
-    DecisionInfo,
+    InvalidInputError,
+    NotFoundError,
     PermissionDenied,
-    ReviewItemInfo,
 )
+from mediaguard.store.review import WAITING
+from mediaguard.store.review_models import DECISION_ACTIONS
+from mediaguard.store.review_types import AppealInfo, DecisionInfo, ReviewItemInfo
 from mediaguard.verdict import Verdict
 
 #: Access keys of the item page's controls, shown on the page and in docs/review.md.
@@ -81,8 +80,8 @@ def recorded_decision(
     if not decision_id:
         return None
     try:
-        decision = runtime.review.get_decision(decision_id)
-        source = runtime.review.get_item(decision.item_id).source
+        decision = runtime.store.review.get_decision(decision_id)
+        source = runtime.store.review.get_item(decision.item_id).source
     except NotFoundError:
         return None
     if decision.reviewer != reviewing.session.reviewer.username:
@@ -116,10 +115,10 @@ def queue(
 ) -> Response:
     """The waiting items; an htmx request (a filter changed) gets only the table."""
     reviewer = reviewing.session.reviewer
-    items = runtime.review.queue(
+    items = runtime.store.review.queue(
         reviewer.id, category=category or None, list_name=list_name or None
     )
-    categories, lists = runtime.review.facets()
+    categories, lists = runtime.store.review.facets()
     now = datetime.now(UTC)
     context = {
         **base_context(reviewing),
@@ -139,7 +138,7 @@ def queue(
 
 def _item_or_halt(request: Request, runtime: ServiceRuntime, item_id: str) -> ReviewItemInfo:
     try:
-        return runtime.review.get_item(item_id)
+        return runtime.store.review.get_item(item_id)
     except NotFoundError:
         raise Halt(
             error_page(request, 404, "No such item", "This review item does not exist.")
@@ -215,11 +214,11 @@ def _item_page(
 ) -> HTMLResponse:
     verdict = Verdict.model_validate_json(item.verdict_json)
     shown, faint = split_detections(verdict)
-    decisions = runtime.review.decisions_for(item.id)
+    decisions = runtime.store.review.decisions_for(item.id)
     appeals: list[AppealInfo] = [
         appeal
         for decision in decisions
-        for appeal in runtime.review.appeals_for(decision.id)
+        for appeal in runtime.store.review.appeals_for(decision.id)
         if appeal.state == "open"
     ]
     reasons = runtime.reasons
@@ -243,7 +242,7 @@ def _item_page(
         "appeals": appeals,
         "actions": [(action, _ACTION_KEYS[action]) for action in DECISION_ACTIONS],
         "reason_groups": [(action, reasons.for_action(action)) for action in get_args(Action)],
-        "hash_lists": runtime.store.lists(),
+        "hash_lists": runtime.store.lists.lists(),
         "hash_choices": _hash_choices(verdict),
         "read_rows": texts.read_rows(verdict),
         "overlay": texts.overlay(verdict, seconds=seconds),
@@ -271,7 +270,9 @@ def item_page(
     ``?recorded=DECISION_ID`` confirms the decision just recorded on the previous item.
     """
     item = _item_or_halt(request, runtime, item_id)
-    clear = show == "clear" and runtime.review.has_revealed(item.id, reviewing.session.reviewer)
+    clear = show == "clear" and runtime.store.review.has_revealed(
+        item.id, reviewing.session.reviewer
+    )
     return _item_page(request, runtime, reviewing, item, ItemForm(), clear=clear, recorded=recorded)
 
 
@@ -286,7 +287,7 @@ def reveal(request: Request, runtime: RuntimeDep, reviewing: Checked, item_id: s
             "Nothing to reveal",
             "No clear preview is kept for this item (its category is shielded only).",
         )
-    runtime.review.reveal(item.id, reviewing.session.reviewer)
+    runtime.store.review.reveal(item.id, reviewing.session.reviewer)
     if is_htmx(request):
         return page(
             request,
@@ -305,7 +306,9 @@ def preview(
     if kind not in get_args(PreviewKind):
         return error_page(request, 404, "No such preview", "Unknown preview kind.")
     shown: PreviewKind = "clear" if kind == "clear" else "shielded"
-    if shown == "clear" and not runtime.review.has_revealed(item.id, reviewing.session.reviewer):
+    if shown == "clear" and not runtime.store.review.has_revealed(
+        item.id, reviewing.session.reviewer
+    ):
         return error_page(
             request, 403, "Not revealed", "Press Reveal on the item page to see this preview."
         )
@@ -338,7 +341,7 @@ def decide(
         form.error = f"Choose a reason code that applies to {action}."
     else:
         try:
-            decision = runtime.review.decide(
+            decision = runtime.store.review.decide(
                 item.id, reviewer, action=action, reason_code=reason_code, note=note
             )
         except ConflictError as err:
@@ -348,10 +351,10 @@ def decide(
         except InvalidInputError as err:
             form.error = f"Not recorded: {err}."
     if form.error is not None or decision is None:
-        item = runtime.review.get_item(item.id)
+        item = runtime.store.review.get_item(item.id)
         return _item_page(request, runtime, reviewing, item, form, status_code=status)
     # An escalated item stays waiting (higher up), so "next" must skip it.
-    following = [i for i in runtime.review.queue(reviewer.id, limit=2) if i.id != item.id]
+    following = [i for i in runtime.store.review.queue(reviewer.id, limit=2) if i.id != item.id]
     target = f"/review/items/{following[0].id}" if following else "/review"
     return RedirectResponse(f"{target}?recorded={decision.id}", status_code=303)
 

@@ -6,8 +6,9 @@ session's CSRF token on a state-changing request), so an item route cannot be wr
 that skips either check. It is kept apart from the item routes because it changes for
 security reasons, and is easier to review on its own.
 
-Sessions: the cookie holds the token of :meth:`ReviewStore.create_session` (the
-database keeps only its hash). It is ``HttpOnly``, ``SameSite=Strict``, scoped to
+Sessions: the cookie holds the token of
+:meth:`~mediaguard.store.reviewers.ReviewerRepository.create_session` (the database keeps
+only its hash). It is ``HttpOnly``, ``SameSite=Strict``, scoped to
 ``/review`` and ``Secure`` whenever the request came over HTTPS. Strict rather than Lax
 because nothing outside the UI needs to arrive logged in: a link to an item from a
 ticket costs one log-in, and in exchange no request started by another site ever
@@ -42,7 +43,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mediaguard.service.deps import RuntimeDep
 from mediaguard.service.routers.review_ui.pages import Halt, error_page, is_htmx, page, ui_router
 from mediaguard.service.runtime import ServiceRuntime
-from mediaguard.store.review_repo import SessionInfo
+from mediaguard.store.review_types import SessionInfo
 
 SESSION_COOKIE: Final = "mediaguard_review"
 LOGIN_COOKIE: Final = "mediaguard_review_login"
@@ -141,7 +142,7 @@ class Reviewing:
 def _logged_in(request: Request, runtime: RuntimeDep) -> Reviewing:
     """The request's live session, or a halt that redirects to the log-in page."""
     token = request.cookies.get(SESSION_COOKIE, "")
-    session = runtime.review.session(token) if token else None
+    session = runtime.store.reviewers.session(token) if token else None
     if session is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         login = f"/review/login?next={quote(safe_next(target), safe='')}"
@@ -244,7 +245,7 @@ def login(
         )
         refused.headers["Retry-After"] = str(wait)
         return refused
-    reviewer = runtime.review.authenticate(name, password)
+    reviewer = runtime.store.reviewers.authenticate(name, password)
     if reviewer is None:
         throttle.failed(name, address)
         return _login_page(
@@ -256,7 +257,7 @@ def login(
         )
     throttle.succeeded(name)
     hours = runtime.settings.review_session_hours
-    token, _ = runtime.review.create_session(reviewer, timedelta(hours=hours))
+    token, _ = runtime.store.reviewers.create_session(reviewer, timedelta(hours=hours))
     response = RedirectResponse(target, status_code=303)
     _set_cookie(request, response, SESSION_COOKIE, token, round(hours * 3600))
     _clear_cookie(request, response, LOGIN_COOKIE)
@@ -266,7 +267,7 @@ def login(
 @router.post("/review/logout")
 def logout(request: Request, runtime: RuntimeDep, reviewing: Checked) -> Response:
     """End the session on the server and forget the cookie."""
-    runtime.review.end_session(reviewing.token)
+    runtime.store.reviewers.end_session(reviewing.token)
     response = RedirectResponse("/review/login", status_code=303)
     _clear_cookie(request, response, SESSION_COOKIE)
     return response

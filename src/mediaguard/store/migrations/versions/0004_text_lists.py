@@ -1,7 +1,7 @@
 """Term lists and URL lists: the tables ``text_lists`` and ``text_list_entries``.
 
 Revision ID: 0004_text_lists
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-03
 
 Design note: frozen history, like the earlier revisions; nothing is imported from the
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_text_lists"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

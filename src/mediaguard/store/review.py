@@ -1,9 +1,11 @@
-"""Human review's storage: reviewers and sessions, the queue, decisions, appeals, audit.
+"""Human review: the queue of flagged items, decisions about them, and appeals.
 
-Design note: :class:`ReviewStore` is the only door to the review tables, like
-:class:`~mediaguard.store.service_repo.ServiceStore` for the service's. Every change that
-a person or the pipeline makes (a decision, a reveal, an appeal, a reviewer account) is
-written together with its audit record in one transaction.
+Design note: :class:`ReviewRepository` (``store.review``) is the only door to the review
+item, decision and appeal tables. Every change that a person or the pipeline makes (a
+decision, a reveal, an appeal) is written together with its audit record in one
+transaction. Items, decisions and appeals are one aggregate: a decision is accepted
+only while its item waits, and deciding an appealed item resolves the appeal, each in
+the transaction that moves the item on.
 
 The queue's rules live here rather than in the UI so the API and the UI cannot drift:
 items wait while ``open``, ``escalated`` or ``appealed``; they are served by priority,
@@ -14,217 +16,48 @@ item at once produce one decision and one ``conflict``.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import re
-import secrets
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, insert, select, update
 
 from mediaguard.store import audit
 from mediaguard.store.base import utcnow
-from mediaguard.store.repo import (
+from mediaguard.store.database import Database, translated
+from mediaguard.store.errors import (
+    ConflictError,
     InvalidInputError,
     NotFoundError,
-    Store,
-    StoreError,
-    engine_of,
-    translated,
+    PermissionDenied,
 )
 from mediaguard.store.review_models import (
     AUTOMATION,
     DECISION_ACTIONS,
-    MEDIA_KINDS,
     Appeal,
     Decision,
     Reviewer,
     ReviewItem,
-    ReviewSession,
 )
+from mediaguard.store.review_types import (
+    AppealInfo,
+    DecisionInfo,
+    NewReviewItem,
+    ReviewerInfo,
+    ReviewItemInfo,
+)
+from mediaguard.store.reviewers import ReviewerRepository
 
 #: The states in which an item waits in the queue.
 WAITING: Final = ("open", "escalated", "appealed")
 #: Priority added when an item is escalated, so it comes before ordinary items.
 ESCALATION_BOOST: Final = 100
-
-_USERNAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _ITEM_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
 _DECISION_ID_RE: Final = re.compile(r"d_[0-9a-f]{32}")
 _REASON_RE: Final = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
-_MIN_PASSWORD: Final = 10
 _MAX_NOTE: Final = 4000
-# scrypt at 16 MiB of memory: slow enough to make guessing costly, fast enough (~50 ms)
-# for a log-in.
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
-
-
-class ConflictError(StoreError):
-    """The item is not in a state that allows this (e.g. someone else decided it first)."""
-
-
-class PermissionDenied(StoreError):
-    """This reviewer may not do this (e.g. decide the appeal of their own decision)."""
-
-
-# --------------------------------------------------------------------------- passwords
-
-
-def hash_password(password: str) -> str:
-    """A salted scrypt hash in a self-describing text form."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
-    )
-    b64 = base64.b64encode
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def check_password(password: str, stored: str) -> bool:
-    """Whether ``password`` matches ``stored``, compared in constant time."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(
-            password.encode(),
-            salt=base64.b64decode(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            dklen=len(expected),
-        )
-    except ValueError:
-        return False
-    return hmac.compare_digest(actual, expected)
-
-
-# A hash checked when the user does not exist, so a wrong name costs what a wrong
-# password costs and timing does not reveal which usernames exist.
-_DUMMY_HASH: Final = hash_password(secrets.token_urlsafe(16))
-
-
-# --------------------------------------------------------------------------- values
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewerInfo:
-    """A reviewer account."""
-
-    id: int
-    username: str
-    created_at: datetime
-    disabled_at: datetime | None
-
-    @property
-    def actor(self) -> str:
-        """How the audit log names this reviewer."""
-        return f"reviewer:{self.username}"
-
-
-@dataclass(frozen=True, slots=True)
-class SessionInfo:
-    """A live session: who, its CSRF token, and when it ends."""
-
-    reviewer: ReviewerInfo
-    csrf_token: str
-    expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class NewReviewItem:
-    """A flagged file to put in front of a person.
-
-    Raises:
-        InvalidInputError: when a field is invalid; the message names it.
-    """
-
-    source: str
-    sha256: str
-    media_kind: str
-    machine_decision: str
-    categories: tuple[str, ...]
-    lists: tuple[str, ...]
-    priority: int
-    verdict_json: str
-    has_preview: bool = False
-    job_id: str | None = None
-
-    def __post_init__(self) -> None:
-        """Validate the fields."""
-        if not isinstance(self.source, str) or not 1 <= len(self.source) <= 1024:
-            raise InvalidInputError("source: expected 1 to 1024 characters")
-        if not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
-            raise InvalidInputError("sha256: expected 64 hex digits")
-        if self.media_kind not in MEDIA_KINDS:
-            raise InvalidInputError(f"media_kind: expected one of {', '.join(MEDIA_KINDS)}")
-        if self.machine_decision not in ("allow", "review", "block"):
-            raise InvalidInputError("machine_decision: expected allow, review or block")
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewItemInfo:
-    """A stored review item."""
-
-    id: str
-    source: str
-    job_id: str | None
-    sha256: str
-    media_kind: str
-    machine_decision: str
-    categories: tuple[str, ...]
-    lists: tuple[str, ...]
-    priority: int
-    state: str
-    verdict_json: str
-    has_preview: bool
-    excluded_reviewer_id: int | None
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def verdict(self) -> dict[str, Any]:
-        """The verdict that flagged the item, as JSON data."""
-        value: dict[str, Any] = json.loads(self.verdict_json)
-        return value
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionInfo:
-    """A stored decision; ``reviewer`` is None for a decision the pipeline took alone."""
-
-    id: str
-    item_id: str
-    reviewer: str | None
-    action: str
-    reason_code: str
-    note: str
-    automated_detection: bool
-    automated_decision: str
-    appeal_id: str | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class AppealInfo:
-    """A stored appeal and, once decided, its outcome."""
-
-    id: str
-    decision_id: str
-    state: str
-    reason: str
-    outcome: str | None
-    resolution_id: str | None
-    created_at: datetime
-    resolved_at: datetime | None
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -290,178 +123,34 @@ def _decisions_select() -> Any:
     return select(*_DECISION_COLUMNS).outerjoin(Reviewer, Reviewer.id == Decision.reviewer_id)
 
 
-def _username(value: object) -> str:
-    if not isinstance(value, str) or not _USERNAME_RE.fullmatch(value):
-        raise InvalidInputError(
-            "username: expected 1 to 64 of a-z 0-9 . _ - starting with a letter or digit"
-        )
-    return value
-
-
-def _password(value: object) -> str:
-    if not isinstance(value, str) or not _MIN_PASSWORD <= len(value) <= 1024:
-        raise InvalidInputError(f"password: expected at least {_MIN_PASSWORD} characters")
-    return value
-
-
 def _note(value: object) -> str:
     if not isinstance(value, str) or len(value) > _MAX_NOTE:
         raise InvalidInputError(f"note: expected at most {_MAX_NOTE} characters")
     return value
 
 
-def _token_sha256(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def _item_audit(item: NewReviewItem) -> dict[str, Any]:
+    return {
+        "sha256": item.sha256,
+        "machine_decision": item.machine_decision,
+        "categories": list(item.categories),
+        "lists": list(item.lists),
+        "job": item.job_id,
+    }
 
 
-# --------------------------------------------------------------------------- store
-
-
-class ReviewStore:
-    """Reviewers, sessions, the review queue, decisions and appeals.
+class ReviewRepository:
+    """The review queue, decisions and appeals in SQLite or PostgreSQL.
 
     Args:
-        store: an open store whose schema is current; this object does not close it.
+        db: the open database; the :class:`~mediaguard.store.Store` facade makes one.
+        reviewers: the reviewer accounts on the same database.
     """
 
-    def __init__(self, store: Store) -> None:
-        """Share ``store``'s engine."""
-        self.store = store
-        self._engine = engine_of(store)
-
-    # -- reviewers ------------------------------------------------------------------
-
-    def create_reviewer(self, username: str, password: str) -> ReviewerInfo:
-        """Create a reviewer account.
-
-        Raises:
-            InvalidInputError: when the name is malformed or taken, or the password short.
-            StoreError: when the database fails.
-        """
-        values = {
-            "username": _username(username),
-            "password_hash": hash_password(_password(password)),
-            "created_at": utcnow(),
-        }
-        with translated("create a reviewer"):
-            try:
-                with self._engine.begin() as conn:
-                    conn.execute(insert(Reviewer).values(**values))
-                    audit.append(conn, "reviewer.create", username, {})
-            except IntegrityError as err:
-                raise InvalidInputError(f"username: {username!r} is already in use") from err
-        return self.get_reviewer(username)
-
-    def get_reviewer(self, username: str) -> ReviewerInfo:
-        """The reviewer called ``username``.
-
-        Raises:
-            NotFoundError: when there is none.
-            StoreError: when the database fails.
-        """
-        stmt = select(
-            Reviewer.id, Reviewer.username, Reviewer.created_at, Reviewer.disabled_at
-        ).where(Reviewer.username == username)
-        with translated("read a reviewer"), self._engine.connect() as conn:
-            row = conn.execute(stmt).first()
-        if row is None:
-            raise NotFoundError(f"reviewer {username!r} does not exist")
-        return ReviewerInfo(*row)
-
-    def reviewers(self) -> list[ReviewerInfo]:
-        """Every reviewer, oldest first."""
-        stmt = select(
-            Reviewer.id, Reviewer.username, Reviewer.created_at, Reviewer.disabled_at
-        ).order_by(Reviewer.id)
-        with translated("list reviewers"), self._engine.connect() as conn:
-            return [ReviewerInfo(*row) for row in conn.execute(stmt)]
-
-    def disable_reviewer(self, username: str) -> ReviewerInfo:
-        """Disable an account and end its sessions; its decisions stay attributed to it.
-
-        Raises:
-            NotFoundError: when there is no such reviewer.
-            StoreError: when the database fails.
-        """
-        reviewer = self.get_reviewer(username)
-        with translated("disable a reviewer"), self._engine.begin() as conn:
-            conn.execute(
-                update(Reviewer)
-                .where(Reviewer.id == reviewer.id, Reviewer.disabled_at.is_(None))
-                .values(disabled_at=utcnow())
-            )
-            conn.execute(delete(ReviewSession).where(ReviewSession.reviewer_id == reviewer.id))
-            audit.append(conn, "reviewer.disable", username, {})
-        return self.get_reviewer(username)
-
-    def authenticate(self, username: str, password: str) -> ReviewerInfo | None:
-        """The reviewer if the password is right and the account active, else None."""
-        stmt = select(
-            Reviewer.id,
-            Reviewer.username,
-            Reviewer.created_at,
-            Reviewer.disabled_at,
-            Reviewer.password_hash,
-        ).where(Reviewer.username == username)
-        with translated("check a log-in"), self._engine.connect() as conn:
-            row = conn.execute(stmt).first()
-        if row is None:
-            check_password(password, _DUMMY_HASH)
-            return None
-        if not check_password(password, row[4]) or row[3] is not None:
-            return None
-        return ReviewerInfo(*row[:4])
-
-    # -- sessions -------------------------------------------------------------------
-
-    def create_session(self, reviewer: ReviewerInfo, ttl: timedelta) -> tuple[str, str]:
-        """Start a session; return its cookie token and its CSRF token.
-
-        Only the token's SHA-256 is stored, so the database cannot be used to hijack it.
-        """
-        token = secrets.token_urlsafe(32)
-        csrf = secrets.token_urlsafe(32)
-        now = utcnow()
-        with translated("start a session"), self._engine.begin() as conn:
-            conn.execute(delete(ReviewSession).where(ReviewSession.expires_at < now))
-            conn.execute(
-                insert(ReviewSession).values(
-                    token_sha256=_token_sha256(token),
-                    reviewer_id=reviewer.id,
-                    csrf_token=csrf,
-                    created_at=now,
-                    expires_at=now + ttl,
-                )
-            )
-            audit.append(conn, "reviewer.login", reviewer.username, {})
-        return token, csrf
-
-    def session(self, token: str) -> SessionInfo | None:
-        """The live session of a cookie token, or None (unknown, expired or disabled)."""
-        stmt = (
-            select(
-                Reviewer.id,
-                Reviewer.username,
-                Reviewer.created_at,
-                Reviewer.disabled_at,
-                ReviewSession.csrf_token,
-                ReviewSession.expires_at,
-            )
-            .join(Reviewer, Reviewer.id == ReviewSession.reviewer_id)
-            .where(ReviewSession.token_sha256 == _token_sha256(token))
-        )
-        with translated("read a session"), self._engine.connect() as conn:
-            row = conn.execute(stmt).first()
-        if row is None or row[3] is not None or row[5] <= utcnow():
-            return None
-        return SessionInfo(ReviewerInfo(*row[:4]), row[4], row[5])
-
-    def end_session(self, token: str) -> None:
-        """Log out: forget the session."""
-        with translated("end a session"), self._engine.begin() as conn:
-            conn.execute(
-                delete(ReviewSession).where(ReviewSession.token_sha256 == _token_sha256(token))
-            )
+    def __init__(self, db: Database, reviewers: ReviewerRepository) -> None:
+        """Work on ``db``; ``reviewers`` names the reviewer whose decision is appealed."""
+        self._db = db
+        self._reviewers = reviewers
 
     # -- items ----------------------------------------------------------------------
 
@@ -480,7 +169,7 @@ class ReviewStore:
         item_id = item_id or uuid.uuid4().hex
         if not _ITEM_ID_RE.fullmatch(item_id):
             raise InvalidInputError("item_id: expected 32 lowercase hex digits")
-        with translated("queue an item for review"), self._engine.begin() as conn:
+        with translated("queue an item for review"), self._db.begin() as conn:
             self._insert_item(conn, item_id, item, "open")
             audit.append(conn, "item.enqueue", item_id, _item_audit(item))
         return self.get_item(item_id)
@@ -519,7 +208,7 @@ class ReviewStore:
             raise InvalidInputError("action: an automated decision is remove or restrict")
         item_id = uuid.uuid4().hex
         decision_id = f"d_{uuid.uuid4().hex}"
-        with translated("record an automated decision"), self._engine.begin() as conn:
+        with translated("record an automated decision"), self._db.begin() as conn:
             self._insert_item(conn, item_id, item, "closed")
             audit.append(conn, "item.enqueue", item_id, _item_audit(item))
             self._insert_decision(
@@ -536,7 +225,7 @@ class ReviewStore:
         """
         if not isinstance(item_id, str) or not _ITEM_ID_RE.fullmatch(item_id):
             raise NotFoundError("no such review item")
-        with translated("read a review item"), self._engine.connect() as conn:
+        with translated("read a review item"), self._db.connect() as conn:
             row = conn.execute(select(*_ITEM_COLUMNS).where(ReviewItem.id == item_id)).first()
         if row is None:
             raise NotFoundError(f"review item {item_id} does not exist")
@@ -568,7 +257,7 @@ class ReviewStore:
         stmt = stmt.order_by(
             ReviewItem.priority.desc(), ReviewItem.created_at, ReviewItem.id
         ).limit(max(1, min(limit, 1000)))
-        with translated("read the review queue"), self._engine.connect() as conn:
+        with translated("read the review queue"), self._db.connect() as conn:
             return [_item(row) for row in conn.execute(stmt)]
 
     def facets(self) -> tuple[list[str], list[str]]:
@@ -576,7 +265,7 @@ class ReviewStore:
         stmt = select(ReviewItem.categories, ReviewItem.lists).where(ReviewItem.state.in_(WAITING))
         categories: set[str] = set()
         lists: set[str] = set()
-        with translated("read the review queue"), self._engine.connect() as conn:
+        with translated("read the review queue"), self._db.connect() as conn:
             for cats, names in conn.execute(stmt):
                 categories.update(_split(cats))
                 lists.update(_split(names))
@@ -593,12 +282,12 @@ class ReviewStore:
             )
             .limit(limit)
         )
-        with translated("find expired previews"), self._engine.connect() as conn:
+        with translated("find expired previews"), self._db.connect() as conn:
             return [row[0] for row in conn.execute(stmt)]
 
     def forget_preview(self, item_id: str) -> None:
         """Record that an item's preview was deleted."""
-        with translated("forget a preview"), self._engine.begin() as conn:
+        with translated("forget a preview"), self._db.begin() as conn:
             conn.execute(
                 update(ReviewItem).where(ReviewItem.id == item_id).values(has_preview=False)
             )
@@ -609,13 +298,13 @@ class ReviewStore:
         with (
             translated("record a reveal"),
             audit.acting_as(reviewer.actor),
-            self._engine.begin() as conn,
+            self._db.begin() as conn,
         ):
             audit.append(conn, "preview.reveal", item.id, {"sha256": item.sha256})
 
     def has_revealed(self, item_id: str, reviewer: ReviewerInfo) -> bool:
         """Whether ``reviewer`` has a logged reveal of this item's preview."""
-        with translated("check a reveal"), self._engine.connect() as conn:
+        with translated("check a reveal"), self._db.connect() as conn:
             return audit.exists(conn, "preview.reveal", item_id, reviewer.actor)
 
     # -- decisions ------------------------------------------------------------------
@@ -658,7 +347,7 @@ class ReviewStore:
         with (
             translated("record a decision"),
             audit.acting_as(reviewer.actor),
-            self._engine.begin() as conn,
+            self._db.begin() as conn,
         ):
             changed = conn.execute(
                 update(ReviewItem)
@@ -764,7 +453,7 @@ class ReviewStore:
         """
         if not isinstance(decision_id, str) or not _DECISION_ID_RE.fullmatch(decision_id):
             raise NotFoundError("no such decision")
-        with translated("read a decision"), self._engine.connect() as conn:
+        with translated("read a decision"), self._db.connect() as conn:
             row = conn.execute(_decisions_select().where(Decision.id == decision_id)).first()
         if row is None:
             raise NotFoundError(f"decision {decision_id} does not exist")
@@ -773,7 +462,7 @@ class ReviewStore:
     def decisions_for(self, item_id: str) -> list[DecisionInfo]:
         """The decisions about one item, oldest first."""
         stmt = _decisions_select().where(Decision.item_id == item_id).order_by(Decision.created_at)
-        with translated("read decisions"), self._engine.connect() as conn:
+        with translated("read decisions"), self._db.connect() as conn:
             return [_decision(row) for row in conn.execute(stmt)]
 
     def decisions_since(
@@ -793,7 +482,7 @@ class ReviewStore:
             .limit(limit)
         )
         n = len(_DECISION_COLUMNS)
-        with translated("read decisions"), self._engine.connect() as conn:
+        with translated("read decisions"), self._db.connect() as conn:
             return [(_decision(row[:n]), _item(row[n:])) for row in conn.execute(stmt)]
 
     # -- appeals --------------------------------------------------------------------
@@ -817,9 +506,9 @@ class ReviewStore:
             raise ConflictError("only the latest decision about an item can be appealed")
         excluded = None
         if decision.reviewer is not None:
-            excluded = self.get_reviewer(decision.reviewer).id
+            excluded = self._reviewers.get_reviewer(decision.reviewer).id
         appeal_id = uuid.uuid4().hex
-        with translated("record an appeal"), self._engine.begin() as conn:
+        with translated("record an appeal"), self._db.begin() as conn:
             changed = conn.execute(
                 update(ReviewItem)
                 .where(ReviewItem.id == decision.item_id, ReviewItem.state == "closed")
@@ -848,7 +537,7 @@ class ReviewStore:
         """
         if not isinstance(appeal_id, str) or not _ITEM_ID_RE.fullmatch(appeal_id):
             raise NotFoundError("no such appeal")
-        with translated("read an appeal"), self._engine.connect() as conn:
+        with translated("read an appeal"), self._db.connect() as conn:
             row = conn.execute(select(*_APPEAL_COLUMNS).where(Appeal.id == appeal_id)).first()
         if row is None:
             raise NotFoundError(f"appeal {appeal_id} does not exist")
@@ -861,37 +550,5 @@ class ReviewStore:
             .where(Appeal.decision_id == decision_id)
             .order_by(Appeal.created_at)
         )
-        with translated("read appeals"), self._engine.connect() as conn:
+        with translated("read appeals"), self._db.connect() as conn:
             return [AppealInfo(*row) for row in conn.execute(stmt)]
-
-    # -- audit ----------------------------------------------------------------------
-
-    def audit_event(self, action: str, subject: str, data: dict[str, Any]) -> int:
-        """Append a record about something outside the database (e.g. a policy loaded)."""
-        with translated("append to the audit log"), self._engine.begin() as conn:
-            return audit.append(conn, action, subject, data)
-
-    def verify_audit(self, anchors: Mapping[int, str] | None = None) -> audit.VerifyReport:
-        """Check the whole audit chain (see :func:`mediaguard.store.audit.verify`)."""
-        with translated("verify the audit log"), self._engine.connect() as conn:
-            return audit.verify(conn, anchors)
-
-    def audit_entries(self, since: datetime | None = None) -> Iterator[audit.AuditEntry]:
-        """The audit records in order, from ``since`` when given, streamed."""
-        with translated("read the audit log"), self._engine.connect() as conn:
-            yield from audit.entries(conn, since)
-
-    def last_audit(self, action: str, subject: str | None = None) -> audit.AuditEntry | None:
-        """The latest audit record of ``action``."""
-        with translated("read the audit log"), self._engine.connect() as conn:
-            return audit.last_entry(conn, action, subject)
-
-
-def _item_audit(item: NewReviewItem) -> dict[str, Any]:
-    return {
-        "sha256": item.sha256,
-        "machine_decision": item.machine_decision,
-        "categories": list(item.categories),
-        "lists": list(item.lists),
-        "job": item.job_id,
-    }

@@ -1,0 +1,89 @@
+"""SIGTERM while ``mediaguard worker --ray local`` is still starting its cluster.
+
+``ray.init`` installs a handler that exits at once; a SIGTERM that landed while it was
+starting the cluster's processes unwound it half-way (exit 15) and left Ray's agents
+running with no parent. The signal must instead be honoured once the cluster is up: the
+worker stops it and exits 0, and nothing it started is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+MARKER = "MEDIAGUARD_SIGNAL_TEST_RUN"
+
+
+def _started_by(run: str) -> list[psutil.Process]:
+    """Processes that inherited this run's marker: the worker's whole Ray cluster."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(MARKER) == run:
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.0])
+def test_sigterm_during_ray_start_stops_the_cluster_and_exits_cleanly(
+    tmp_path: Path, delay: float
+) -> None:
+    settings = tmp_path / "worker.toml"
+    values = {
+        "database_url": f"sqlite:///{tmp_path / 'jobs.db'}",
+        "data_dir": str(tmp_path / "data"),
+        "webhook_signing_secret": secrets.token_hex(16),
+        "log_level": "info",
+    }
+    settings.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()))
+    run = secrets.token_hex(8)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAGUARD_")}
+    env[MARKER] = run
+    service = [sys.executable, "-m", "mediaguard.commands.service"]
+    subprocess.run([*service, "db", "upgrade", "--settings", str(settings)], env=env, check=True)
+    command = [*service, "worker"]
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [*command, "--ray", "local", "--workers", "1", "--settings", str(settings)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        try:
+            # The schema check logs just before the pool starts Ray, which takes seconds:
+            # a signal shortly after lands in ray.init.
+            deadline = time.monotonic() + 120
+            while b"alembic" not in log.read_bytes() and time.monotonic() < deadline:
+                assert worker.poll() is None, log.read_text(errors="replace")
+                time.sleep(0.02)
+            time.sleep(delay)
+            worker.send_signal(signal.SIGTERM)
+            code = worker.wait(120)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    output = log.read_text(errors="replace")
+    deadline = time.monotonic() + 20
+    while (left := _started_by(run)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for process in left:
+        process.kill()
+
+    assert code == 0, output[-3000:]
+    assert "signal 15: stopping" in output
+    assert [p.name() for p in left if p.is_running()] == [], output[-2000:]
