@@ -37,7 +37,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mediaguard.commands import context, hashlist, textlist
+from mediaguard.commands import context, exchanges, hashlist, textlist
 from mediaguard.commands import review as review_commands
 from mediaguard.commands import service as service_commands
 from mediaguard.commands.context import EXIT_OK, EXIT_USAGE, UsageError, stderr
@@ -85,6 +85,7 @@ app.command("serve")(service_commands.serve)
 app.command("worker")(service_commands.worker)
 app.add_typer(service_commands.keys_app, name="keys")
 app.add_typer(service_commands.db_app, name="db")
+app.add_typer(exchanges.exchanges_app, name="exchanges")
 app.add_typer(review_commands.reviewers_app, name="reviewers")
 app.add_typer(review_commands.audit_app, name="audit")
 app.add_typer(review_commands.dsa_app, name="dsa")

@@ -115,5 +115,5 @@ def test_each_exit_code_stays_on_one_line(path: tuple[str, ...], codes: str) -> 
 def test_db_help_promises_only_its_subcommands() -> None:
     text = _flat(_help(("db",)))
     named = set(re.findall(r"`db ([a-z]+)`", text))
-    assert named == {"upgrade", "current"}
+    assert named == {"upgrade", "current", "prune"}
     assert named == set(_subcommands(_subcommands(_ROOT_COMMAND)["db"]))

@@ -43,6 +43,7 @@ from mediaguard.store import SchemaError, Store
 
 if TYPE_CHECKING:
     from mediaguard.engines.ray_workers import RayJobWorkers
+    from mediaguard.service.runtime import ServiceRuntime
     from mediaguard.service.settings import ServiceSettings
 
 EXIT_BEHIND = 1
@@ -54,7 +55,8 @@ keys_app = typer.Typer(
     no_args_is_help=True,
 )
 db_app = typer.Typer(
-    help="Database schema: `db upgrade` migrates it, `db current` shows its revision.",
+    help="The database: `db upgrade` migrates its schema, `db current` shows its revision, "
+    "`db prune` removes what [retention] says is old.",
     no_args_is_help=True,
 )
 
@@ -112,6 +114,30 @@ def serve(
 
 
 # ------------------------------------------------------------------------ worker
+
+
+def _start_pruning(
+    settings: ServiceSettings, runtime: ServiceRuntime | None, stop: threading.Event
+) -> threading.Thread | None:
+    """Prune by [retention] in the background while the workers run (None: switched off)."""
+    if settings.retention.prune_every_hours == 0:
+        return None
+    from mediaguard.service.retention import run_schedule
+
+    store = (
+        runtime.store if runtime is not None else open_store(None, settings.resolved_database_url())
+    )
+
+    def run() -> None:
+        try:
+            run_schedule(store, settings, stop)
+        finally:
+            if runtime is None:
+                store.close()
+
+    thread = threading.Thread(target=run, name="retention", daemon=True)
+    thread.start()
+    return thread
 
 
 def _stop_on_signal(stop_event: threading.Event) -> None:
@@ -194,6 +220,7 @@ def worker(
         _stop_on_signal(pool.stop_event)
         shown = _check_schema(settings)
 
+    janitor = _start_pruning(settings, runtime, pool.stop_event)
     try:
         pool.start()
         if isinstance(pool, BackgroundWorkers):
@@ -204,6 +231,8 @@ def worker(
         pool.wait()
     finally:
         pool.stop()
+        if janitor is not None:
+            janitor.join(timeout=10)
         if runtime is not None:
             runtime.close()
 
@@ -324,6 +353,30 @@ def db_current(settings_file: SettingsOption = None, database: DatabaseOption = 
             stderr.print(f"[yellow]{err}[/]")
             raise typer.Exit(EXIT_BEHIND) from err
     _out.print(f"current: {current}  expected: {head}  (up to date)")
+
+
+@db_app.command("prune")
+def db_prune(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would go; remove nothing.")
+    ] = False,
+    settings_file: SettingsOption = None,
+) -> None:
+    """Remove finished jobs, spent webhook events, recorded items and decided items'
+    previews older than the ages in the settings' [retention] (kept media goes with its
+    job). The audit log and review decisions are never pruned; each run is audited.
+    """
+    from mediaguard.service.retention import prune
+
+    settings = service_settings(settings_file)
+    with open_store(settings_file, None) as store:
+        report = prune(store, settings, dry_run=dry_run)
+    table = Table(title="would be pruned (dry run)" if dry_run else "pruned")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for what, count in report.counts().items():
+        table.add_row(what, str(count))
+    _out.print(table)
 
 
 # ------------------------------------------------------------- standalone runner

@@ -438,12 +438,14 @@ def import_entries(
     *,
     retro: bool = True,
     max_errors_kept: int = 100,
+    atomic: bool = False,
 ) -> ImportReport:
     """Add parsed entries to a list in batches, then find past items that now match.
 
     ``parsed`` is consumed lazily, so ten million lines never sit in memory. Bad lines
     are counted and the first ``max_errors_kept`` are kept with their line numbers;
-    every good line is still imported.
+    every good line is still imported. ``atomic=True`` adds everything in one
+    transaction (an exchange fetch: all of a page or none of it).
 
     Raises:
         NotFoundError: when the list does not exist.
@@ -468,7 +470,7 @@ def import_entries(
                     errors.append(LineError(0, item.value[:200], str(err)))
 
     before = store.lists.max_entry_id()
-    result = store.lists.add_entries(list_name, good())
+    result = store.lists.add_entries(list_name, good(), atomic=atomic)
     matches: tuple[RetroMatch, ...] = ()
     if retro and result.added:
         new = [e for e in store.lists.entries_since(before) if e.list_name == list_name]

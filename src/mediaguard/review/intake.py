@@ -25,7 +25,7 @@ import os
 import shutil
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final, Literal
 
@@ -136,6 +136,30 @@ def discard_previews(data_dir: Path, item_id: str) -> None:
     shutil.rmtree(preview_path(data_dir, item_id, "clear").parent, ignore_errors=True)
 
 
+def sweep_previews(
+    review: ReviewRepository, data_dir: Path, closed_before: datetime, *, dry_run: bool = False
+) -> int:
+    """Delete the previews of items closed before ``closed_before``; return how many.
+
+    Waiting items keep theirs whatever their age: a reviewer still needs it. With
+    ``dry_run`` nothing is deleted and the count is of what would be.
+
+    Raises:
+        StoreError: when the database fails.
+    """
+    if dry_run:
+        return len(review.expired_previews(closed_before, limit=10_000_000))
+    removed = 0
+    while expired := review.expired_previews(closed_before):
+        for item_id in expired:
+            discard_previews(data_dir, item_id)
+            review.forget_preview(item_id)
+            removed += 1
+    if removed:
+        log.info("deleted the previews of %d decided review item(s)", removed)
+    return removed
+
+
 class ReviewIntake:
     """Sends verdicts that need a person to the queue, with previews when configured.
 
@@ -178,16 +202,9 @@ class ReviewIntake:
         Raises:
             StoreError: when the database fails.
         """
-        cutoff = utcnow() - timedelta(days=self.preview_days)
-        removed = 0
-        while expired := self.review.expired_previews(cutoff):
-            for item_id in expired:
-                discard_previews(self.data_dir, item_id)
-                self.review.forget_preview(item_id)
-                removed += 1
-        if removed:
-            log.info("deleted the previews of %d decided review item(s)", removed)
-        return removed
+        return sweep_previews(
+            self.review, self.data_dir, utcnow() - timedelta(days=self.preview_days)
+        )
 
     def _sweep_now_and_then(self) -> None:
         # At most hourly, from the thread that queues items: no extra thread to manage.

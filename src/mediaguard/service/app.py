@@ -39,6 +39,7 @@ from mediaguard.service.jobs import BackgroundWorkers
 from mediaguard.service.routers import (
     hashlists,
     health,
+    hma,
     jobs,
     review_api,
     review_ui,
@@ -61,7 +62,9 @@ Self-hosted, offline content moderation.
   (matched in text read from media and in QR codes): `/v1/termlists`, `/v1/urllists`.
 * Webhooks are signed (`Mediaguard-Signature: t=<ts>,v1=<hex HMAC-SHA256 of "<ts>.<body>">`).
 * Every error has the shape `{"error": {"code", "message", "request_id"}}`.
-* There is no endpoint that fetches a URL or reads a server-side path: media is uploaded.
+* HMA's API is served under its own paths (`/h/hash`, `/m/lookup`, `/c/banks`...).
+  Its URL parameters are the only fetches made for a caller: public addresses only,
+  checked like webhook targets. No endpoint reads a server-side path.
 """
 
 
@@ -201,6 +204,8 @@ def create_app(settings: ServiceSettings, *, runtime: ServiceRuntime | None = No
         app.include_router(module.router)
     app.include_router(textlists.termlists_router)
     app.include_router(textlists.urllists_router)
+    if settings.hma_api:
+        app.include_router(hma.router)
     review_ui.install(app)
     return app
 

@@ -6,6 +6,9 @@ wrong methods come back in the same envelope as mediaguard's own errors::
 
     {"error": {"code": "unsupported_media", "message": "...", "request_id": "..."}}
 
+Under HMA's paths (``/h``, ``/m``, ``/c``) the body also carries HMA's top-level
+``message``, so an HMA client reads the same text it would from HMA.
+
 mediaguard's typed errors are translated here and only here, at the edge, the way the
 CLI translates them into exit codes. Anything unexpected becomes ``500
 internal_error`` with the request id (the traceback goes to the log, never to the
@@ -37,6 +40,7 @@ from mediaguard.errors import (
     UnsupportedMedia,
 )
 from mediaguard.match.types import HashFormatError
+from mediaguard.service.outbound import FetchError, FetchRefused, FetchTooLarge
 from mediaguard.service.webhooks import TargetRefused
 from mediaguard.store.errors import (
     AlreadyExistsError,
@@ -98,6 +102,9 @@ _TYPED: Final[tuple[tuple[type[Exception], int, str], ...]] = (
     (HashFormatError, 400, "invalid_hash"),
     (ConfigError, 400, "config_error"),
     (TargetRefused, 400, "webhook_target_refused"),
+    (FetchRefused, 400, "url_refused"),
+    (FetchTooLarge, 413, "fetch_too_large"),
+    (FetchError, 400, "fetch_failed"),
     (IdempotencyConflict, 409, "idempotency_conflict"),
     (StatementError, 409, "not_exportable"),
     (ConflictError, 409, "conflict"),
@@ -161,16 +168,36 @@ def request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", "-"))
 
 
+#: Path prefixes of HMA's API, whose clients read an error's top-level ``message``.
+HMA_PREFIXES: Final = ("/h/", "/m/", "/c/")
+
+
 def error_response(
     status: int,
     code: str,
     message: str,
     rid: str,
     headers: Mapping[str, str] | None = None,
+    *,
+    hma: bool = False,
 ) -> JSONResponse:
-    """The JSON error envelope as a response."""
+    """The JSON error envelope as a response; with ``hma``, HMA's ``message`` beside it."""
     body = ErrorResponse(error=ErrorDetail(code=code, message=message, request_id=rid))
-    return JSONResponse(body.model_dump(), status_code=status, headers=dict(headers or {}))
+    content: dict[str, Any] = body.model_dump()
+    if hma:
+        content["message"] = message
+    return JSONResponse(content, status_code=status, headers=dict(headers or {}))
+
+
+def _respond(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    hma = request.url.path.startswith(HMA_PREFIXES)
+    return error_response(status, code, message, request_id(request), headers, hma=hma)
 
 
 def _validation_message(err: RequestValidationError) -> str:
@@ -185,13 +212,13 @@ def _validation_message(err: RequestValidationError) -> str:
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, request_id(request), exc.headers)
+    return _respond(request, exc.status, exc.code, exc.message, exc.headers)
 
 
 async def _mediaguard_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MediaguardError)
     api = translate(exc)
-    return error_response(api.status, api.code, api.message, request_id(request), api.headers)
+    return _respond(request, api.status, api.code, api.message, api.headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -199,12 +226,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
     detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     headers = dict(exc.headers or {})
-    return error_response(exc.status_code, code, detail, request_id(request), headers)
+    return _respond(request, exc.status_code, code, detail, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(422, "validation_error", _validation_message(exc), request_id(request))
+    return _respond(request, 422, "validation_error", _validation_message(exc))
 
 
 def install(app: FastAPI) -> None:

@@ -116,11 +116,21 @@ def delete(runtime: ServiceRuntime, name: str) -> None:
     _changed(runtime)
 
 
-def _report(runtime: ServiceRuntime, name: str, report: ImportReport) -> ImportReportPublic:
+def announce(runtime: ServiceRuntime, name: str, report: ImportReport) -> list[str]:
+    """Queue the retro-match events of an import and mark the matcher stale.
+
+    Every way entries arrive (an upload, a JSON array, an exchange fetch) ends here, so
+    they all reach webhooks and the next scan alike. Returns the event ids.
+    """
     events = enqueue_retro_matches(runtime.store, name, report.retro_matches)
     if events:
         runtime.events_waiting.set()
     _changed(runtime)
+    return events
+
+
+def _report(runtime: ServiceRuntime, name: str, report: ImportReport) -> ImportReportPublic:
+    events = announce(runtime, name, report)
     return ImportReportPublic(
         added=report.added,
         duplicates=report.duplicates,
@@ -199,22 +209,27 @@ def import_json(runtime: ServiceRuntime, name: str, data: bytes) -> ImportReport
     if not isinstance(items, list):
         raise ApiError(400, "invalid_json", "expected a JSON array of entries")
 
-    def parsed() -> Iterator[Entry | LineError]:
-        for position, item in enumerate(items, start=1):
-            try:
-                body = EntryCreate.model_validate(item)
-                yield Entry.parse(
-                    parse_signal_type(body.signal_type),
-                    body.value,
-                    body.external_id,
-                    body.note,
-                    body.added_at,
-                )
-            except (ValidationError, ValueError, MediaguardError) as err:
-                yield LineError(position, json.dumps(item)[:200], _reason(err))
-
-    report = import_entries(runtime.store, name, parsed(), max_errors_kept=_ERRORS_KEPT)
+    report = import_entries(runtime.store, name, json_entries(items), max_errors_kept=_ERRORS_KEPT)
     return _report(runtime, name, report)
+
+
+def json_entries(items: list[Any]) -> Iterator[Entry | LineError]:
+    """Entries of a JSON array of ``{"signal_type", "value", ...}`` objects.
+
+    A bad item is a :class:`LineError` at its 1-based position, like a bad line.
+    """
+    for position, item in enumerate(items, start=1):
+        try:
+            body = EntryCreate.model_validate(item)
+            yield Entry.parse(
+                parse_signal_type(body.signal_type),
+                body.value,
+                body.external_id,
+                body.note,
+                body.added_at,
+            )
+        except (ValidationError, ValueError, MediaguardError) as err:
+            yield LineError(position, json.dumps(item)[:200], _reason(err))
 
 
 def _reason(err: Exception) -> str:

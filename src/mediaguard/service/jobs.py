@@ -363,15 +363,18 @@ def make_dispatcher(runtime: ServiceRuntime) -> Dispatcher:
 
 
 class BackgroundWorkers:
-    """Job workers and webhook dispatchers on threads, started and stopped together.
+    """Job workers, webhook dispatchers and the exchange schedule on threads, together.
 
     Args:
         runtime: the process's runtime.
         workers: job worker threads.
         dispatchers: webhook dispatcher threads.
+        exchanges: also run the exchange schedule (when exchanges are configured).
     """
 
-    def __init__(self, runtime: ServiceRuntime, *, workers: int, dispatchers: int) -> None:
+    def __init__(
+        self, runtime: ServiceRuntime, *, workers: int, dispatchers: int, exchanges: bool = True
+    ) -> None:
         """Prepare the threads (nothing runs until :meth:`start`)."""
         self.runtime = runtime
         self.stop_event = threading.Event()
@@ -381,6 +384,18 @@ class BackgroundWorkers:
             self._threads.append(
                 threading.Thread(
                     target=worker.run, args=(self.stop_event,), name=f"job-worker-{i}", daemon=True
+                )
+            )
+        if exchanges and any(e.enabled for e in runtime.settings.exchanges):
+            from mediaguard.service.exchanges.runner import ExchangeScheduler
+
+            scheduler = ExchangeScheduler(runtime, runtime.settings.exchanges)
+            self._threads.append(
+                threading.Thread(
+                    target=scheduler.run,
+                    args=(self.stop_event, runtime.settings.worker_poll_interval),
+                    name="exchange-scheduler",
+                    daemon=True,
                 )
             )
         for i in range(dispatchers):

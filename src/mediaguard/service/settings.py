@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,6 +34,7 @@ from sqlalchemy.exc import ArgumentError
 
 from mediaguard.errors import ConfigError
 from mediaguard.paths import data_dir as default_data_dir
+from mediaguard.service.exchanges.config import ExchangeSettings
 
 #: Values that are never accepted as a secret outside development, case-insensitively.
 PLACEHOLDER_SECRETS: frozenset[str] = frozenset(
@@ -62,6 +63,28 @@ MIN_SECRET_LENGTH = 16
 
 # Which settings file the next ServiceSettings() reads; set only inside load().
 _SETTINGS_FILE: ContextVar[Path | None] = ContextVar("mediaguard_settings_file", default=None)
+
+
+class RetentionSettings(BaseModel):
+    """``[retention]``: how long what the service writes is kept, in days (0: for ever).
+
+    The defaults keep a month of operations and a year of recorded items (what
+    retroactive matching looks back over). The audit log and review decisions are never
+    pruned, whatever is set here.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    jobs_days: float = Field(default=30.0, ge=0, description="Finished jobs and their results.")
+    events_days: float = Field(
+        default=30.0, ge=0, description="Webhook events and deliveries with nothing pending."
+    )
+    items_days: float = Field(
+        default=365.0, ge=0, description="Recorded scanned items (digests, decision, hits)."
+    )
+    prune_every_hours: float = Field(
+        default=24.0, ge=0, description="How often `mediaguard worker` prunes (0: never)."
+    )
 
 
 class ServiceSettings(BaseSettings):
@@ -152,6 +175,11 @@ class ServiceSettings(BaseSettings):
         default=False,
         description="Keep uploaded media in the spool after its job finishes (privacy: off).",
     )
+    retention: RetentionSettings = Field(
+        default=RetentionSettings(),
+        description="How long jobs, events and recorded items are kept (`mediaguard db "
+        "prune`); kept media goes with its job.",
+    )
 
     review_queue: bool = Field(
         default=True,
@@ -196,6 +224,33 @@ class ServiceSettings(BaseSettings):
     webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
+    hma_api: bool = Field(
+        default=True,
+        description="Serve HMA's API (/h, /m, /c) beside /v1, with the same keys and scopes.",
+    )
+    hma_bank_category: str = Field(
+        default="hma",
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+        description="Category of a hash list created as an HMA bank (HMA banks carry none).",
+    )
+    hma_bank_action: Literal["block", "review", "allow"] = Field(
+        default="review", description="Action of a hash list created as an HMA bank."
+    )
+    url_fetch_allow_private: bool = Field(
+        default=False,
+        description="Let /h/hash?url= and /m/lookup?url= fetch from private, loopback or "
+        "link-local addresses. Off by default: it would let API users probe your network.",
+    )
+    url_fetch_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Whole-request limit of a URL fetch."
+    )
+
+    exchanges: list[ExchangeSettings] = Field(
+        default=[],
+        description="Hash exchanges fetched on a schedule by the workers, as "
+        "[[exchanges]] tables (see docs/service.md).",
+    )
+
     rate_limit_per_minute: int = Field(
         default=600,
         ge=0,
@@ -224,6 +279,9 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Self:
+        names = [exchange.name for exchange in self.exchanges]
+        if len(set(names)) != len(names):
+            raise ValueError("exchanges: two exchanges have the same name")
         if self.webhook_backoff_max_seconds < self.webhook_backoff_base_seconds:
             raise ValueError("webhook_backoff_max_seconds must be >= webhook_backoff_base_seconds")
         if self.environment == "development":

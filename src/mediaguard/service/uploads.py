@@ -49,6 +49,7 @@ class ReceivedFile:
 
     name: str
     size: int = 0
+    field: str = ""
     sha256: str = ""
     head: bytes = b""
     data: bytes | None = None
@@ -113,7 +114,9 @@ class _Receiver:
         max_files: int,
         new_path: Callable[[], Path] | None,
         default_name: str,
+        fields: frozenset[str] = FILE_FIELDS,
     ) -> None:
+        self.fields = fields
         self.limit = limit
         self.max_files = max_files
         self.new_path = new_path
@@ -122,10 +125,10 @@ class _Receiver:
         self.writers: list[_Writer] = []
         self.total = 0
 
-    def _open(self, name: str) -> _Writer:
+    def _open(self, name: str, field_name: str = "") -> _Writer:
         if len(self.writers) >= self.max_files:
             raise ApiError(400, "too_many_files", f"at most {self.max_files} file(s) per request")
-        received = ReceivedFile(name=name)
+        received = ReceivedFile(name=name, field=field_name)
         writer = _Writer(received)
         if self.new_path is None:
             writer.memory = bytearray()
@@ -211,7 +214,7 @@ class _Receiver:
                     header_name.clear()
                     header_value.clear()
                 elif kind == "headers_done":
-                    current = self._open(self._file_name(disposition))
+                    current = self._open(*self._file_name(disposition))
                 elif kind == "data" and current is not None:
                     await self._add(current, value)
                 elif kind == "end" and current is not None:
@@ -224,19 +227,20 @@ class _Receiver:
             raise ApiError(400, "invalid_multipart", "the multipart body ended early")
         return self.files
 
-    def _file_name(self, disposition: bytes) -> str:
+    def _file_name(self, disposition: bytes) -> tuple[str, str]:
         kind, params = parse_options_header(disposition)
         field_name = params.get(b"name", b"").decode("utf-8", "replace")
-        if kind != b"form-data" or field_name not in FILE_FIELDS:
+        if kind != b"form-data" or field_name not in self.fields:
+            expected = " or ".join(f"`{f}`" for f in sorted(self.fields))
             raise ApiError(
                 400,
                 "unexpected_field",
-                f"unexpected multipart part {field_name!r}; send the media as `file` "
-                "(or several `files`)",
+                f"unexpected multipart part {field_name!r}; send the media as {expected}",
             )
         filename = params.get(b"filename")
         fallback = f"{self.default_name}-{len(self.writers) + 1}"
-        return clean_name(filename.decode("utf-8", "replace") if filename else None, fallback)
+        name = clean_name(filename.decode("utf-8", "replace") if filename else None, fallback)
+        return name, field_name
 
 
 async def receive(
@@ -246,6 +250,7 @@ async def receive(
     max_files: int = 1,
     spool: Callable[[], Path] | None = None,
     default_name: str = "upload",
+    fields: frozenset[str] = FILE_FIELDS,
 ) -> list[ReceivedFile]:
     """Read the uploaded file(s) of ``request``, refusing more than ``limit`` bytes early.
 
@@ -256,6 +261,8 @@ async def receive(
         spool: makes a fresh path for each file, which is then written to disk; None
             keeps the bytes in memory.
         default_name: the name of a raw body or of a part without a file name.
+        fields: the multipart field names a file may come in (HMA names the field after
+            the content type, ``photo`` or ``video``); each file records its field.
 
     Returns:
         The files, in the order they were sent (possibly empty files).
@@ -279,6 +286,7 @@ async def receive(
         max_files=max_files,
         new_path=spool,
         default_name=clean_name(default_name, "upload"),
+        fields=fields,
     )
     try:
         if is_multipart:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, Self, TypeVar
 
+import sqlalchemy
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -121,6 +122,11 @@ def guarded_iter(action: str, make: Callable[[], Iterator[_T]]) -> Iterator[_T]:
         yield from make()
 
 
+#: The advisory-lock key that orders writers of list entries (see
+#: :meth:`Database.serialize_entry_writes`); "mgentry" in ASCII.
+_ENTRY_WRITES = 0x6D67656E747279
+
+
 class Database:
     """One engine on SQLite or PostgreSQL, its connections and its schema migrations.
 
@@ -187,6 +193,19 @@ class Database:
         """A connection in a transaction that commits when the block ends, else rolls back."""
         with self.engine.begin() as conn:
             yield conn
+
+    def serialize_entry_writes(self, conn: Connection) -> None:
+        """Order this transaction's new list entries after every other writer's, until commit.
+
+        Readers follow lists by id (``entries_since``): they remember the highest id seen
+        and ask for what came after. On PostgreSQL ids come from a sequence at insert
+        time, so a writer that took id 9 and commits after one that took id 10 would be
+        skipped for good. A transaction-scoped advisory lock taken before the insert
+        makes id order the commit order. SQLite already admits one writer at a time.
+        """
+        if self.dialect == "postgresql":
+            lock = sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)")
+            conn.execute(lock, {"key": _ENTRY_WRITES})
 
     def close(self) -> None:
         """Close every pooled connection."""

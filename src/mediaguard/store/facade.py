@@ -14,11 +14,13 @@ from typing import Self
 
 from mediaguard.store.audit import AuditLog
 from mediaguard.store.database import Database
+from mediaguard.store.exchanges import ExchangeRepository
 from mediaguard.store.items import ItemRepository
 from mediaguard.store.jobs import JobRepository
 from mediaguard.store.keys import KeyRepository
 from mediaguard.store.list_media import ListMediaRepository
 from mediaguard.store.lists import HashListRepository
+from mediaguard.store.retention import RetentionRepository
 from mediaguard.store.review import ReviewRepository
 from mediaguard.store.reviewers import ReviewerRepository
 from mediaguard.store.webhooks import WebhookRepository
@@ -42,6 +44,8 @@ class Store:
         reviewers: reviewer accounts and sessions.
         review: the review queue, decisions and appeals.
         audit: the audit chain.
+        retention: pruning by age (never the audit chain or decisions).
+        exchanges: HMA bank ratios and hash-exchange cursors.
     """
 
     def __init__(self, db: Database) -> None:
@@ -56,6 +60,8 @@ class Store:
         self.reviewers = ReviewerRepository(db)
         self.review = ReviewRepository(db, self.reviewers)
         self.audit = AuditLog(db)
+        self.retention = RetentionRepository(db)
+        self.exchanges = ExchangeRepository(db)
 
     @classmethod
     def open(cls, url: str | None = None) -> Self:

@@ -89,6 +89,7 @@ class ListMediaRepository:
             list_id = conn.execute(select(HashList.id).where(HashList.name == list_name)).scalar()
             if list_id is None:
                 raise NotFoundError(f"hash list {list_name!r} does not exist")
+            self._db.serialize_entry_writes(conn)
             insert_batch(self._db, conn, list_id, list(originals))
             ids = []
             for entry in originals:

@@ -292,6 +292,7 @@ class HashListRepository:
                             f"got {type(entry).__name__}"
                         )
                 position += len(batch)
+                self._db.serialize_entry_writes(conn)
                 inserted = insert_batch(self._db, conn, list_id, batch)
                 added += len(inserted)
                 duplicates += len(batch) - len(inserted)

@@ -1,12 +1,12 @@
 """Term lists and URL lists: the tables ``text_lists`` and ``text_list_entries``.
 
-Revision ID: 0004_text_lists
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-03
 
 Design note: frozen history, like the earlier revisions; nothing is imported from the
-application. The revision id names what it adds, so that revisions added on other
-branches at the same time cannot be confused with it when the chain is re-pointed.
+application. Only creates tables, so re-pointing it after another revision changes
+nothing in it but ``down_revision``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_text_lists"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
