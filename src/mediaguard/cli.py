@@ -37,7 +37,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mediaguard.commands import context, exchanges, hashlist
+from mediaguard.commands import context, exchanges, hashlist, textlist
 from mediaguard.commands import review as review_commands
 from mediaguard.commands import service as service_commands
 from mediaguard.commands.context import EXIT_OK, EXIT_USAGE, UsageError, stderr
@@ -78,6 +78,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(hashlist.app, name="hashlist")
+app.add_typer(textlist.termlist_app, name="termlist")
+app.add_typer(textlist.urllist_app, name="urllist")
 app.command("redact")(redact_command)
 app.command("init")(init_command)
 app.command("serve")(service_commands.serve)
@@ -199,7 +201,9 @@ def scan(
     ] = FailOn.BLOCK,
     lists: Annotated[
         bool | None,
-        typer.Option("--lists/--no-lists", help="Match the store's hash lists (default: on)."),
+        typer.Option(
+            "--lists/--no-lists", help="Match the store's hash, term and URL lists (default: on)."
+        ),
     ] = None,
     record: Annotated[
         bool | None,

@@ -26,12 +26,13 @@ from mediaguard.config import ScanConfig
 from mediaguard.errors import CorruptMedia
 from mediaguard.lists.query import EditHash, Matcher, MatchOutcome, MatchQuery
 from mediaguard.match import urls, verify
+from mediaguard.match.textmatch import TextMatch
 from mediaguard.media.sampling import sample_frames
 from mediaguard.media.sniff import sniff
 from mediaguard.media.source import peek, read_source
 from mediaguard.media.types import Frame, MediaFacts, MediaKind
-from mediaguard.policy.engine import category_scores, decide
-from mediaguard.policy.model import Policy
+from mediaguard.policy.engine import category_scores, decide, list_action
+from mediaguard.policy.model import ListAction, Policy
 from mediaguard.signals import hashes, runtime
 from mediaguard.signals.base import Detection, Detector, ModelInfo
 from mediaguard.signals.codes import CodeRead, CodeReader
@@ -279,20 +280,32 @@ class Scanner:
         if not work.pdqs:
             raise CorruptMedia("video: no frame could be decoded")
 
-    def _timeline(self, work: _Work) -> list[Segment]:
-        """Segments per category, each built at the policy's lowest flagging threshold."""
+    def _timeline(self, work: _Work, outcome: MatchOutcome) -> list[Segment]:
+        """Segments per category, each built at the policy's lowest flagging threshold.
+
+        A term or URL list match (not on an allow-list) counts as a detection of its
+        list's category scoring 1 on its frame, so a slogan on screen from 0:12 to 0:31 is
+        a segment like any other; a category only lists flag has no threshold, and then
+        only those matches make its segments.
+        """
         if work.facts is None or work.facts.format.kind is not MediaKind.VIDEO:
             return []
+        detections = work.detections + [
+            _as_detection(m)
+            for m in outcome.text_matches
+            if list_action(self.policy, m.list, outcome.list_actions) is not ListAction.ALLOW
+        ]
         segments: list[Segment] = []
-        for category in sorted({d.category for d in work.detections}):
+        for category in sorted({d.category for d in detections}):
             limits = self.policy.thresholds(category)
             floor = limits.review if limits.review is not None else limits.block
-            if floor is None:
+            listed = any(d.detector == _LISTED for d in detections if d.category == category)
+            if floor is None and not listed:
                 continue
             segments += build_timeline(
                 work.samples,
-                [d for d in work.detections if d.category == category],
-                min_score=floor,
+                [d for d in detections if d.category == category],
+                min_score=floor if floor is not None else 1.0,
                 duration=work.facts.duration,
             )
         return sorted(segments, key=lambda s: (Fraction(s.start), s.category))
@@ -301,11 +314,19 @@ class Scanner:
         assert work.facts is not None, "a media stage ran"
         assert work.digests is not None, "digests were taken"
         pdqs = tuple(work.pdqs)
+        capped: list[str] = []
+        texts, codes = _found(work, capped)
         mark = time.perf_counter()
         outcome = MatchOutcome()
         if self.matcher is not None:
             query = MatchQuery(
-                work.digests, pdqs, tuple(work.variants), tuple(work.edits), work.frames
+                work.digests,
+                pdqs,
+                tuple(work.variants),
+                tuple(work.edits),
+                work.frames,
+                texts=tuple(texts),
+                codes=tuple(codes),
             )
             outcome = self.matcher.match(query)
         work.add("match_ms", mark)
@@ -317,8 +338,9 @@ class Scanner:
             outcome.matches,
             list_actions=outcome.list_actions,
             quarantined=outcome.quarantined,
+            text_matches=outcome.text_matches,
         )
-        timeline = self._timeline(work)
+        timeline = self._timeline(work, outcome)
         work.add("policy_ms", mark)
 
         notes = list(outcome.notes)
@@ -331,7 +353,7 @@ class Scanner:
             )
         if work.incomplete_reason:
             notes.append(f"incomplete: {work.incomplete_reason}")
-        texts, codes = _found(work, notes)
+        notes += capped
         facts = work.facts
         verdict = Verdict(
             mediaguard_version=self._mediaguard_version,
@@ -368,6 +390,7 @@ class Scanner:
             matches=list(outcome.matches),
             texts=texts,
             codes=codes,
+            text_matches=list(outcome.text_matches),
             decision=decision.decision,
             reasons=list(decision.reasons),
             timeline=timeline,
@@ -390,6 +413,16 @@ _VIDEO_BATCH = 8
 # of millions of lines.
 MAX_TEXTS = 2_000
 MAX_CODES = 500
+
+
+#: The detector name a term or URL list match carries as a timeline detection.
+_LISTED = "text-list"
+
+
+def _as_detection(match: TextMatch) -> Detection:
+    return Detection(
+        detector=_LISTED, category=match.category, label=match.list, score=1.0, frame=match.frame
+    )
 
 
 def _text_reader(config: ScanConfig) -> TextReader | None:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from mediaguard.match.textmatch import TextMatch
 from mediaguard.match.types import Match
 from mediaguard.policy.engine import Reason
 from mediaguard.policy.model import Decision
@@ -138,6 +139,11 @@ class Verdict(_Frozen):
         default=[],
         description="QR codes and barcodes read in the scanned frames (when [codes] is "
         "enabled, the default).",
+    )
+    text_matches: list[TextMatch] = Field(
+        default=[],
+        description="Entries of term lists found in the texts, and of URL lists found in "
+        "the texts and the codes' payloads, each with its span and where it was read.",
     )
     decision: Decision
     reasons: list[Reason]

@@ -47,3 +47,29 @@ def test_schema_command_prints_valid_json(capsys) -> None:  # type: ignore[no-un
     assert printed == json_schema()
     assert "Verdict" in printed["$defs"]
     assert "ScanFailure" in printed["$defs"]
+
+
+def test_term_and_url_list_matches_are_in_the_schema() -> None:
+    import jsonschema
+
+    schema = json_schema()
+    verdict = schema["$defs"]["Verdict"]["properties"]
+    assert verdict["text_matches"]["items"] == {"$ref": "#/$defs/TextMatch"}
+    match = schema["$defs"]["TextMatch"]
+    assert set(match["required"]) == {
+        "list", "kind", "category", "entry_type", "entry", "entry_id", "found_in", "index",
+        "frame", "start", "end", "matched",
+    }  # fmt: skip
+    assert match["properties"]["found_in"]["enum"] == ["text", "code"]
+    good = {
+        "list": "phishing", "kind": "url", "category": "fraud", "entry_type": "domain",
+        "entry": "phish.example", "entry_id": 1, "found_in": "code", "index": 0, "frame": 0,
+        "start": 0, "end": 5, "matched": "x.com", "url": "http://x.com/",
+    }  # fmt: skip
+    validator = jsonschema.Draft202012Validator(
+        {"$defs": schema["$defs"], "$ref": "#/$defs/TextMatch"}
+    )
+    assert validator.is_valid(good)
+    assert not validator.is_valid({**good, "found_in": "pixels"})
+    assert not validator.is_valid({**good, "index": -1})
+    assert not validator.is_valid({**good, "name_of_person": "x"})

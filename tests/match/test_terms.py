@@ -99,3 +99,48 @@ def test_folding_keeps_an_exact_origin_map() -> None:
     cut = textnorm.fold("x" * (textnorm.MAX_CHARS + 5))
     assert cut.truncated
     assert len(cut.text) == textnorm.MAX_CHARS
+
+
+def _reference(phrases: list[str], text: str) -> list[tuple[str, int, int]]:
+    """Every literal match by brute force: each phrase searched everywhere, with the word
+    boundary rule of the module note, no index."""
+    leet = textnorm.fold_leet(text)
+    hay = leet.text
+    found = []
+    for pattern in phrases:
+        phrase = textnorm.fold_leet(pattern).text
+        at, kept = hay.find(phrase), 0
+        while at >= 0 and kept < MAX_MATCHES:
+            end = at + len(phrase)
+            before = hay[at - 1] if at else " "
+            after = hay[end] if end < len(hay) else " "
+            if not (before.isalnum() and phrase[0].isalnum()) and not (
+                after.isalnum() and phrase[-1].isalnum()
+            ):
+                found.append((pattern, *leet.span(at, end)))
+                kept += 1
+            at = hay.find(phrase, at + 1)
+    return sorted(found, key=lambda m: (m[1], m[2], m[0]))
+
+
+def test_the_word_index_finds_exactly_what_a_full_search_finds() -> None:
+    import random
+
+    rng = random.Random(7)
+    alphabet = ["free", "bit", "coin", "bitcoin", "fr33", "a", "ab", "#win", "$$", "x1", "é"]
+    separators = [" ", "  ", "-", ".", "", "!", "\u200d", "/"]
+    for _ in range(300):
+        phrases = sorted(
+            {
+                rng.choice(separators[:3]).join(rng.sample(alphabet, rng.randint(1, 3)))
+                for _ in range(rng.randint(1, 6))
+            }
+        )
+        phrases = [p for p in phrases if textnorm.fold_leet(p).text]
+        words = [rng.choice(alphabet) for _ in range(rng.randint(0, 12))]
+        text = "".join(w + rng.choice(separators) for w in words)
+        got = TermSet(Term(p) for p in phrases).find(text)
+        mine = sorted(
+            ((m.term.pattern, m.start, m.end) for m in got), key=lambda m: (m[1], m[2], m[0])
+        )
+        assert mine == _reference(phrases, text), (phrases, text)

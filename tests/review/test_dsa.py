@@ -597,6 +597,8 @@ def test_default_reason_codes() -> None:
         "known_csam_match",
         "terrorist_content",
         "violent_content",
+        "scam_or_phishing",
+        "spam",
         "other_terms_violation",
         "no_violation",
         "needs_specialist",
@@ -608,6 +610,8 @@ def test_default_reason_codes() -> None:
         "known_csam_match",
         "terrorist_content",
         "violent_content",
+        "scam_or_phishing",
+        "spam",
         "other_terms_violation",
     }
     assert not REASONS["no_violation"].exportable

@@ -1,4 +1,5 @@
-"""``mediaguard redact IN OUT``: hide faces (and optionally flagged regions) in a file.
+"""``mediaguard redact IN OUT``: hide faces (and optionally flagged regions, text and
+codes) in a file.
 
 Design note: the command is thin. It validates the options, shows a progress bar for a
 video, calls :func:`mediaguard.redaction.redact` and prints what was done in counts;
@@ -139,6 +140,18 @@ def redact_command(
             "(needs the opt-in AGPL extra: pip install 'mediaguard\\[nudenet]').",
         ),
     ] = False,
+    text: Annotated[
+        bool,
+        typer.Option(
+            "--text",
+            help="Also hide every line of text read in the media (OCR: phone numbers, "
+            "names, addresses in a screenshot; needs pip install 'mediaguard\\[text]').",
+        ),
+    ] = False,
+    codes: Annotated[
+        bool,
+        typer.Option("--codes", help="Also hide every QR code and barcode read in the media."),
+    ] = False,
     keep_metadata: Annotated[
         bool,
         typer.Option(
@@ -169,7 +182,7 @@ def redact_command(
         ),
     ] = None,
 ) -> None:
-    """Blur, mosaic or black out every face (and optionally flagged regions).
+    """Blur, mosaic or black out every face (and optionally flagged regions, text, codes).
 
     Videos keep their frame count, frame rate, duration and audio (copied, not
     re-encoded); faces are tracked across frames so a face missed on a frame or two is
@@ -199,6 +212,8 @@ def redact_command(
                 mask_scale=mask_scale,
                 threshold=threshold,
                 regions=regions,
+                text=text,
+                codes=codes,
                 keep_metadata=keep_metadata,
                 verify=verify,
                 contact_sheet=sheet,

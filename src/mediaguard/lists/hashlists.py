@@ -28,6 +28,7 @@ from mediaguard.errors import MediaguardError
 from mediaguard.iterutil import chunks
 from mediaguard.lists import media
 from mediaguard.lists.query import EditHash, MatchOutcome, MatchQuery
+from mediaguard.lists.termlists import TextListMatcher
 from mediaguard.match.formats import LineError, ListFormat, iter_entries, write_entries
 from mediaguard.match.index import ExactIndex, PDQIndex
 from mediaguard.match.types import Entry, IndexFormatError, Match, SignalType
@@ -39,6 +40,7 @@ from mediaguard.signals.variants import Level
 from mediaguard.store import Store
 from mediaguard.store.items import ItemInfo
 from mediaguard.store.list_types import EntryInfo, HashListInfo, NewEntry
+from mediaguard.store.termlist_repo import TextListStore
 
 if TYPE_CHECKING:
     from mediaguard.verdict import Verdict
@@ -118,6 +120,9 @@ class ListMatcher:
         self.index_dir = index_dir or data_dir() / "index" / key
         self._lists: dict[str, HashListInfo] = {}
         self._indexes = self._load()
+        # Term and URL lists live in the same store, so the one matcher a scanner holds
+        # covers them, refreshed with the hash lists.
+        self.text_lists = TextListMatcher(TextListStore(store))
         self.refresh()
 
     # ------------------------------------------------------------------ indexes
@@ -205,6 +210,7 @@ class ListMatcher:
             StoreError: when the database fails.
         """
         self._lists = {info.name: info for info in self.store.lists.lists()}
+        self.text_lists.refresh()
         current = self._indexes
         added = self._index(current, self.store.lists.entries_since(current.max_id))
         if self.store.lists.count_entries() != added.count:
@@ -219,7 +225,8 @@ class ListMatcher:
 
     @property
     def list_actions(self) -> dict[str, ListAction]:
-        return {name: ListAction(info.action) for name, info in self._lists.items()}
+        hash_lists = {name: ListAction(info.action) for name, info in self._lists.items()}
+        return {**self.text_lists.list_actions, **hash_lists}
 
     def _max_distance(self) -> int:
         return max((info.pdq_distance for info in self._lists.values()), default=0)
@@ -300,6 +307,7 @@ class ListMatcher:
             )
         return MatchOutcome(
             matches=matches,
+            text_matches=tuple(self.text_lists.match(query.texts, query.codes)),
             list_actions=self.list_actions,
             quarantined=self._quarantined(matches),
             notes=notes,

@@ -15,11 +15,12 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from mediaguard.match.textmatch import TextMatch
 from mediaguard.match.types import Match
 from mediaguard.policy.model import ListAction
 from mediaguard.signals import hashes
 from mediaguard.signals.variants import Level
-from mediaguard.verdict import Verdict
+from mediaguard.verdict import CodeFound, TextFound, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,9 @@ class MatchQuery:
     ``variants`` holds extra PDQ hashes (frame index, transform name, hex) when dihedral
     matching is on; ``edits`` the PDQ hashes of edited-copy regions of each frame;
     ``frames`` reduced pixels of a still's frames, by index, so that a near-threshold
-    edited copy can be checked against the listed picture.
+    edited copy can be checked against the listed picture. ``texts`` and ``codes`` are
+    the lines of text and the codes read, as the verdict will hold them, so a term or URL
+    list match can name its line or code by index.
     """
 
     digests: hashes.Digests
@@ -47,6 +50,8 @@ class MatchQuery:
     variants: tuple[tuple[int, str, str], ...] = ()
     edits: tuple[EditHash, ...] = ()
     frames: Mapping[int, npt.NDArray[np.uint8]] = field(default_factory=dict)
+    texts: tuple[TextFound, ...] = ()
+    codes: tuple[CodeFound, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +59,15 @@ class MatchOutcome:
     """What a matcher found, plus what the policy needs to judge it."""
 
     matches: tuple[Match, ...] = ()
+    text_matches: tuple[TextMatch, ...] = ()
     list_actions: Mapping[str, ListAction] = field(default_factory=dict)
     quarantined: Collection[int] = frozenset()
     notes: tuple[str, ...] = ()
 
 
 class Matcher(Protocol):
-    """Matches an item's hashes against hash lists."""
+    """Matches an item's hashes against hash lists, and its texts and codes against term
+    and URL lists."""
 
     def match(self, query: MatchQuery) -> MatchOutcome:
         """Return the list matches for one item."""

@@ -17,6 +17,7 @@ term and text. Nothing here has state beyond the compiled set.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -27,6 +28,9 @@ from mediaguard.match import textnorm
 
 REGEX_MEMORY = 8 << 20
 MAX_MATCHES = 50
+#: A word of folded text: a run of letters and digits (``str.isalnum``), as the word
+#: boundaries of literal phrases are defined.
+_WORD = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,12 @@ class TermSet:
     def __init__(self, terms: Iterable[Term]) -> None:
         self.literals: list[tuple[Term, str]] = []
         self.regexes: list[tuple[Term, re2._Regexp]] = []
+        # A phrase that starts with a letter or digit can only match where a word of the
+        # text starts, and that word must be the phrase's first word: phrases are indexed
+        # by it, so a line is matched against the few phrases that can match there, not
+        # all of them (10,000 phrases cost one dictionary look-up per word).
+        self._by_first_word: dict[str, list[tuple[Term, str]]] = {}
+        self._unindexed: list[tuple[Term, str]] = []
         options = _options()
         for term in terms:
             if term.regex:
@@ -86,19 +96,43 @@ class TermSet:
                 if not folded:
                     raise PatternError(f"term {term.pattern!r}: empty after normalisation")
                 self.literals.append((term, folded))
+                first = _WORD.match(folded)
+                if first is None:
+                    self._unindexed.append((term, folded))
+                else:
+                    self._by_first_word.setdefault(first.group(0), []).append((term, folded))
 
     def find(self, text: str) -> list[TermMatch]:
         """Every match in ``text``, ordered by position, then by entry."""
         found: list[TermMatch] = []
         if self.literals:
             leet = textnorm.fold_leet(text)
-            for term, phrase in self.literals:
+            found += self._indexed(leet, text)
+            for term, phrase in self._unindexed:
                 found += _literal(term, phrase, leet, text)
         if self.regexes:
             folded = textnorm.fold(text)
             for term, compiled in self.regexes:
                 found += _regex(term, compiled, folded, text)
         return sorted(found, key=lambda m: (m.start, m.end))
+
+    def _indexed(self, mapped: textnorm.Mapped, original: str) -> list[TermMatch]:
+        """Matches of the phrases that start with a word, found word by word."""
+        haystack = mapped.text
+        found: list[TermMatch] = []
+        counts: dict[Term, int] = {}
+        for word in _WORD.finditer(haystack):
+            at = word.start()
+            for term, phrase in self._by_first_word.get(word.group(0), ()):
+                end = at + len(phrase)
+                if not haystack.startswith(phrase, at) or counts.get(term, 0) >= MAX_MATCHES:
+                    continue
+                if end < len(haystack) and _is_word(haystack[end]) and _is_word(phrase[-1]):
+                    continue
+                counts[term] = counts.get(term, 0) + 1
+                start, stop = mapped.span(at, end)
+                found.append(TermMatch(term, start, stop, original[start:stop]))
+        return found
 
 
 def _is_word(char: str) -> bool:

@@ -15,8 +15,9 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mediaguard.match.textmatch import TextMatch
 from mediaguard.match.types import Match
-from mediaguard.policy.model import Decision, ListAction, Policy
+from mediaguard.policy.model import Decision, ListAction, Policy, Thresholds
 from mediaguard.signals.base import Detection
 
 
@@ -27,7 +28,8 @@ class Reason(BaseModel):
 
     code: str = Field(
         description="Stable code: category_block, category_review, list_block, "
-        "list_review, list_allow, quarantined or no_flags."
+        "list_review, list_allow, quarantined, text_unsure (a term or URL list match in "
+        "text read with too little confidence to count) or no_flags."
     )
     decision: Decision = Field(description="The decision this reason argues for.")
     message: str
@@ -106,6 +108,15 @@ def _category_reasons(policy: Policy, detections: Sequence[Detection]) -> list[R
     return reasons
 
 
+def list_action(policy: Policy, name: str, list_actions: Mapping[str, ListAction]) -> ListAction:
+    """What a match on list ``name`` means: the policy's rule, else the list's own action,
+    else review."""
+    rule = policy.lists.get(name)
+    if rule is not None:
+        return rule.action
+    return list_actions.get(name, ListAction.REVIEW)
+
+
 def _match_reasons(
     policy: Policy,
     matches: Sequence[Match],
@@ -113,10 +124,7 @@ def _match_reasons(
     quarantined: Collection[int],
 ) -> list[Reason]:
     def action_of(match: Match) -> ListAction:
-        rule = policy.lists.get(match.list)
-        if rule is not None:
-            return rule.action
-        return list_actions.get(match.list, ListAction.REVIEW)
+        return list_action(policy, match.list, list_actions)
 
     allowing = sorted({m.list for m in matches if action_of(m) is ListAction.ALLOW})
     if allowing:
@@ -167,6 +175,121 @@ def _match_reasons(
     return reasons
 
 
+_SYMBOLOGIES: Final = {
+    "qr_code": "QR code",
+    "micro_qr_code": "Micro QR code",
+    "data_matrix": "Data Matrix code",
+    "aztec": "Aztec code",
+}
+
+
+def clock(seconds: float) -> str:
+    """A time as a reviewer reads it: ``0:12``, ``1:02:03``."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def place(match: TextMatch) -> str:
+    """Where a text match was found, without repeating the text: it may be personal data.
+
+    ``in QR code at 0:12``, ``in text at frame 3``, ``in barcode (ean_13)``.
+    """
+    if match.found_in == "code":
+        symbology = match.symbology or "code"
+        where = _SYMBOLOGIES.get(symbology, f"barcode ({symbology})")
+    else:
+        where = "text"
+    if match.time_s is not None:
+        return f"in {where} at {clock(match.time_s)}"
+    return f"in {where} at frame {match.frame}" if match.frame else f"in {where}"
+
+
+_LIST_NOUNS: Final = {
+    ListAction.BLOCK: "blocklist",
+    ListAction.REVIEW: "review list",
+    ListAction.ALLOW: "allow-list",
+}
+
+
+def _text_reasons(
+    policy: Policy, matches: Sequence[TextMatch], list_actions: Mapping[str, ListAction]
+) -> list[Reason]:
+    """One reason per list and line (or code) that matched, the OCR confidence applied.
+
+    An allow-list match in a line or code overrides the other term and URL matches in
+    that same line or code (a trusted domain, a quoted phrase), never a hash-list match
+    or a match elsewhere in the media.
+    """
+    reasons: list[Reason] = []
+    places: dict[tuple[str, int], list[TextMatch]] = {}
+    for match in matches:
+        places.setdefault((match.found_in, match.index), []).append(match)
+    limits = policy.text_confidence
+    for group in places.values():
+        allowing = [
+            m for m in group if list_action(policy, m.list, list_actions) is ListAction.ALLOW
+        ]
+        if allowing:
+            first = allowing[0]
+            reasons.append(
+                Reason(
+                    code="list_allow",
+                    decision=Decision.ALLOW,
+                    message=f"{'URL' if first.kind == 'url' else 'term'} on allow-list "
+                    f"`{first.list}` {place(first)}; {len(group) - len(allowing)} other "
+                    "match(es) there are overridden",
+                    list=first.list,
+                )
+            )
+            continue
+        seen: set[str] = set()
+        for match in group:
+            if match.list in seen:
+                continue
+            seen.add(match.list)
+            reasons.append(
+                _text_reason(match, list_action(policy, match.list, list_actions), limits)
+            )
+    return reasons
+
+
+def _text_reason(match: TextMatch, action: ListAction, limits: Thresholds) -> Reason:
+    what = "URL" if match.kind == "url" else "term"
+    message = f"{what} on {_LIST_NOUNS[action]} `{match.list}` {place(match)}"
+    decision = Decision(action.value)
+    confidence = match.confidence
+    if confidence is not None and limits.review is not None and confidence < limits.review:
+        return Reason(
+            code="text_unsure",
+            decision=Decision.ALLOW,
+            message=f"{message}, read with OCR confidence {confidence:.2f} (below "
+            f"{limits.review:.2f}): not counted",
+            list=match.list,
+            score=confidence,
+        )
+    if (
+        decision is Decision.BLOCK
+        and confidence is not None
+        and limits.block is not None
+        and confidence < limits.block
+    ):
+        decision = Decision.REVIEW
+        message += (
+            f", read with OCR confidence {confidence:.2f} (below {limits.block:.2f}): "
+            "sent to review"
+        )
+    return Reason(
+        code=f"list_{decision.value}",
+        decision=decision,
+        message=message,
+        list=match.list,
+        category=match.category,
+        score=confidence,
+    )
+
+
 def decide(
     policy: Policy,
     detections: Sequence[Detection],
@@ -174,6 +297,7 @@ def decide(
     *,
     list_actions: Mapping[str, ListAction] | None = None,
     quarantined: Collection[int] = frozenset(),
+    text_matches: Sequence[TextMatch] = (),
 ) -> Outcome:
     """Apply ``policy`` to what the signals and matchers found.
 
@@ -184,9 +308,11 @@ def decide(
         list_actions: each list's own action, used when the policy has no rule for it.
             A list with neither is sent to review.
         quarantined: ids of list entries whose matches are routed to review.
+        text_matches: term and URL list matches in texts and codes.
     """
     reasons = _category_reasons(policy, detections)
     reasons += _match_reasons(policy, matches, list_actions or {}, quarantined)
+    reasons += _text_reasons(policy, text_matches, list_actions or {})
     flagged = [r for r in reasons if r.decision is not Decision.ALLOW]
     if not flagged:
         if not reasons:

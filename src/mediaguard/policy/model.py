@@ -120,6 +120,13 @@ class Policy(BaseModel):
     lists: dict[str, ListRule] = {}
     match_variants: MatchVariants = MatchVariants.TRIMMED
     quarantine: Quarantine = Quarantine()
+    text_confidence: Thresholds = Field(
+        default=Thresholds(review=0.5, block=0.8),
+        description="How sure the OCR must be of a line for a term or URL list match in it "
+        "to count: below review it is not counted, below block a block-list match is sent "
+        "to review instead (misread text must not block on its own). Codes carry "
+        "checksums, so matches in codes are not subject to it.",
+    )
     sha256: str = Field(default="", description="SHA-256 of the policy file's bytes.")
 
     @field_validator("categories")

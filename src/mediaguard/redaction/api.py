@@ -21,7 +21,7 @@ from mediaguard.redaction.faces import DEFAULT_THRESHOLD, FaceDetector
 from mediaguard.redaction.findings import Findings
 from mediaguard.redaction.image import redact_image
 from mediaguard.redaction.masks import DEFAULT_MASK_SCALE, Mode, check_options
-from mediaguard.redaction.regions import region_detectors_for
+from mediaguard.redaction.regions import read_regions_for, region_detectors_for
 from mediaguard.redaction.report import ProgressCallback, RedactReport
 from mediaguard.redaction.video import (
     DEFAULT_DETECT_EVERY,
@@ -39,6 +39,8 @@ def redact(
     mask_scale: float = DEFAULT_MASK_SCALE,
     threshold: float = DEFAULT_THRESHOLD,
     regions: bool = False,
+    text: bool = False,
+    codes: bool = False,
     keep_metadata: bool = False,
     verify: bool = False,
     contact_sheet: str | os.PathLike[str] | None = None,
@@ -64,6 +66,9 @@ def redact(
             are hidden too, at the cost of some masks over background.
         regions: also hide the boxes of the region detectors (NudeNet's ``sexual`` and
             ``suggestive`` regions when the opt-in extra is installed).
+        text: also hide every line of text read (OCR; needs the ``text`` extra), e.g. a
+            phone number or a name in a screenshot.
+        codes: also hide every QR code and barcode read.
         keep_metadata: keep EXIF (GPS included), ICC, and container/stream tags.
         verify: search the written output again at ``threshold`` and report each face
             still found, with its frame, box and score (``RedactReport.findings``).
@@ -83,7 +88,8 @@ def redact(
     Raises:
         ConfigError: an option is invalid, the output name does not fit the format, the
             output is the source, the shipped face model is missing or fails its
-            checksum, or a region detector is not installed.
+            checksum, a region detector is not installed, or ``text`` is asked for
+            without the ``text`` extra.
         UnsupportedMedia, CorruptMedia, MediaTooLarge, UnreadableSource: the input.
         RedactionError: decoding part-way, encoding or writing failed. No output file is
             left behind in any failure.
@@ -103,7 +109,7 @@ def redact(
         raise ConfigError(f"output {output} is the input; write the redacted copy elsewhere")
     fmt = _sniff(source)
     detector = face_detector or FaceDetector()
-    region_list = region_detectors_for(regions, region_detectors)
+    region_list = region_detectors_for(regions, region_detectors) + read_regions_for(text, codes)
     findings = Findings(crops=contact_sheet is not None) if verify else None
     if fmt.kind is MediaKind.VIDEO:
         report = redact_video(

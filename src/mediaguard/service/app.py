@@ -44,6 +44,7 @@ from mediaguard.service.routers import (
     review_api,
     review_ui,
     scan,
+    textlists,
     webhooks,
 )
 from mediaguard.service.runtime import ServiceRuntime
@@ -57,7 +58,8 @@ DESCRIPTION = """\
 Self-hosted, offline content moderation.
 
 * `POST /v1/scan` scans one image synchronously; `POST /v1/jobs` queues video and batches.
-* Hash lists: `/v1/hashlists`, bulk import, and `POST /v1/lookup`.
+* Hash lists: `/v1/hashlists`, bulk import, and `POST /v1/lookup`; term and URL lists
+  (matched in text read from media and in QR codes): `/v1/termlists`, `/v1/urllists`.
 * Webhooks are signed (`Mediaguard-Signature: t=<ts>,v1=<hex HMAC-SHA256 of "<ts>.<body>">`).
 * Every error has the shape `{"error": {"code", "message", "request_id"}}`.
 * HMA's API is served under its own paths (`/h/hash`, `/m/lookup`, `/c/banks`...).
@@ -200,6 +202,8 @@ def create_app(settings: ServiceSettings, *, runtime: ServiceRuntime | None = No
     # matched carries the template that metrics are labelled with.
     for module in (scan, jobs, webhooks, hashlists, review_api, health):
         app.include_router(module.router)
+    app.include_router(textlists.termlists_router)
+    app.include_router(textlists.urllists_router)
     if settings.hma_api:
         app.include_router(hma.router)
     review_ui.install(app)

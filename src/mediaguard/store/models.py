@@ -32,12 +32,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-# The exchange, review and service tables are imported so that Base.metadata, which
-# migrations and schema checks read, holds every table whichever module a caller
+# The exchange, review, service and text-list tables are imported so that Base.metadata,
+# which migrations and schema checks read, holds every table whichever module a caller
 # imported first.
 from mediaguard.store import exchange_models as exchange_models
 from mediaguard.store import review_models as review_models
 from mediaguard.store import service_models as service_models
+from mediaguard.store import termlist_models as termlist_models
 
 # Base is re-exported: importing it from here is what guarantees a complete metadata.
 from mediaguard.store.base import ID, NOW, UTCDateTime, in_check

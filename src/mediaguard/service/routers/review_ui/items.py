@@ -22,9 +22,10 @@ from fastapi import Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from mediaguard.dsa import Action
+from mediaguard.review import texts
 from mediaguard.review.intake import PreviewKind, has_clear_preview, preview_path, preview_time
 from mediaguard.review.preview import moment
-from mediaguard.service import hashlists
+from mediaguard.service import hashlists, textlists
 from mediaguard.service.deps import RuntimeDep
 from mediaguard.service.routers.review_ui.pages import Halt, error_page, is_htmx, page, ui_router
 from mediaguard.service.routers.review_ui.sessions import (
@@ -196,6 +197,8 @@ class ItemForm:
     error: str | None = None
     list_message: str | None = None
     list_error: str | None = None
+    text_list_message: str | None = None
+    text_list_error: str | None = None
 
 
 def _item_page(
@@ -219,6 +222,10 @@ def _item_page(
         if appeal.state == "open"
     ]
     reasons = runtime.reasons
+    seconds: float | None = None
+    if item.media_kind == "video":
+        seconds = preview_time(runtime.data_dir, item.id)
+        seconds = float(moment(verdict)) if seconds is None else seconds
     context = {
         **base_context(reviewing),
         "item": item,
@@ -237,6 +244,12 @@ def _item_page(
         "reason_groups": [(action, reasons.for_action(action)) for action in get_args(Action)],
         "hash_lists": runtime.store.lists.lists(),
         "hash_choices": _hash_choices(verdict),
+        "read_rows": texts.read_rows(verdict),
+        "overlay": texts.overlay(verdict, seconds=seconds),
+        "term_lists": textlists.list_all(runtime, "term"),
+        "url_lists": textlists.list_all(runtime, "url"),
+        "term_choices": texts.term_choices(verdict),
+        "domain_choices": texts.domain_choices(verdict),
         "form": form,
         "access_keys": ACCESS_KEYS,
     }
@@ -381,4 +394,49 @@ def add_to_list(
                 )
             else:
                 form.list_message = f"The {signal} hash is already on {list_name}."
+    return _item_page(request, runtime, reviewing, item, form, status_code=status)
+
+
+@router.post("/review/items/{item_id}/textlist")
+def add_to_text_list(
+    request: Request,
+    runtime: RuntimeDep,
+    reviewing: Checked,
+    item_id: str,
+    list_name: Annotated[str, Form()] = "",
+    choice: Annotated[str, Form()] = "",
+) -> Response:
+    """Add a phrase read in the item to a term list, or a domain to a URL list.
+
+    ``choice`` is ``term:<n>`` or ``domain:<n>``, an index into what the stored verdict
+    offers (:mod:`mediaguard.review.texts`), never a value from the form.
+    """
+    item = _item_or_halt(request, runtime, item_id)
+    verdict = Verdict.model_validate_json(item.verdict_json)
+    form = ItemForm()
+    kind, _, number = choice.partition(":")
+    offered = {"term": texts.term_choices, "domain": texts.domain_choices}.get(kind)
+    values = offered(verdict) if offered is not None else []
+    status = 200
+    if not number.isdigit() or int(number) >= len(values):
+        form.text_list_error, status = "Choose one of the phrases or domains read.", 422
+    else:
+        value = values[int(number)]
+        entry = {"value": value, "type": "phrase" if kind == "term" else "domain"}
+        entry["note"] = f"review item {item.id}"
+        list_kind = "term" if kind == "term" else "url"
+        try:
+            with audit.acting_as(reviewing.session.reviewer.actor):
+                report = textlists.import_json(
+                    runtime, list_kind, list_name, json.dumps([entry]).encode()
+                )
+        except NotFoundError:
+            form.text_list_error, status = f"There is no {list_kind} list {list_name!r}.", 404
+        else:
+            if report.errors:
+                form.text_list_error, status = f"Not added: {report.errors[0].reason}", 422
+            elif report.added:
+                form.text_list_message = f"Added {value!r} to {list_name}."
+            else:
+                form.text_list_message = f"{value!r} is already on {list_name}."
     return _item_page(request, runtime, reviewing, item, form, status_code=status)
