@@ -24,6 +24,9 @@ from mediaguard.errors import (
     MediaTooLarge,
     PolicyError,
     ProtectedTraitError,
+    StreamError,
+    StreamLost,
+    StreamUnavailable,
     UnreadableSource,
     UnsupportedMedia,
 )
@@ -32,6 +35,7 @@ from mediaguard.scanner import Scanner
 from mediaguard.verdict import ScanFailure, Verdict
 
 if TYPE_CHECKING:
+    from mediaguard.live import Watch
     from mediaguard.redaction import RedactReport
 
 __all__ = [
@@ -47,11 +51,15 @@ __all__ = [
     "ScanConfig",
     "ScanFailure",
     "Scanner",
+    "StreamError",
+    "StreamLost",
+    "StreamUnavailable",
     "UnreadableSource",
     "UnsupportedMedia",
     "Verdict",
     "redact",
     "scan",
+    "watch",
 ]
 
 _default: Scanner | None = None
@@ -74,6 +82,26 @@ def redact(*args: Any, **kwargs: Any) -> RedactReport:
     from mediaguard.redaction import redact as _redact
 
     return _redact(*args, **kwargs)
+
+
+def watch(url: str, policy: Policy | None = None, **options: Any) -> Watch:
+    """Watch a live stream with the default detectors; iterate the result for its events.
+
+    ``for event in mediaguard.watch("https://example.org/live.m3u8"): ...`` yields a
+    ``started`` event, an ``alert`` whenever the decision in force rises, ``gap`` after
+    an outage and ``ended`` (or ``failed``, then the error) last. Keyword arguments are
+    those of :class:`~mediaguard.live.watch.Watch` (``until``, ``max_duration_s``,
+    ``options``, ``samples``).
+
+    Raises:
+        UnsupportedMedia: the URL is not a stream protocol mediaguard opens.
+    """
+    from mediaguard.live import watch as _watch
+
+    scanner = _default_scanner()
+    if policy is not None:
+        scanner = scanner.with_policy(policy)
+    return _watch(url, scanner=scanner, **options)
 
 
 def scan(source: str | os.PathLike[str] | bytes, policy: Policy | None = None) -> Verdict:

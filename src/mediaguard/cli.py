@@ -21,9 +21,8 @@ import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
@@ -40,14 +39,13 @@ from rich.table import Table
 from mediaguard.commands import context, exchanges, hashlist, textlist
 from mediaguard.commands import review as review_commands
 from mediaguard.commands import service as service_commands
-from mediaguard.commands.context import EXIT_OK, EXIT_USAGE, UsageError, stderr
+from mediaguard.commands.context import EXIT_OK, EXIT_USAGE, UsageError, load_scanner, stderr
 from mediaguard.commands.init import init_command
 from mediaguard.commands.redact import redact_command
-from mediaguard.config import ScanConfig
+from mediaguard.commands.watch import watch_command
 from mediaguard.engines.local import default_workers, iter_files, scan_paths, worker_threads
 from mediaguard.errors import ConfigError
-from mediaguard.policy.model import Decision, Policy
-from mediaguard.scanner import Scanner
+from mediaguard.policy.model import Decision
 from mediaguard.signals import runtime
 from mediaguard.signals.base import ModelInfo
 from mediaguard.store import audit
@@ -82,6 +80,7 @@ app.add_typer(textlist.termlist_app, name="termlist")
 app.add_typer(textlist.urllist_app, name="urllist")
 app.command("redact")(redact_command)
 app.command("init")(init_command)
+app.command("watch")(watch_command)
 app.command("serve")(service_commands.serve)
 app.command("worker")(service_commands.worker)
 app.add_typer(service_commands.keys_app, name="keys")
@@ -90,25 +89,6 @@ app.add_typer(exchanges.exchanges_app, name="exchanges")
 app.add_typer(review_commands.reviewers_app, name="reviewers")
 app.add_typer(review_commands.audit_app, name="audit")
 app.add_typer(review_commands.dsa_app, name="dsa")
-
-
-def _load(
-    config: Path | None,
-    policy: Path | None,
-    detectors: str | None,
-    **overrides: Any,
-) -> Scanner:
-    try:
-        scan_config = ScanConfig.load(config) if config else ScanConfig()
-        if detectors:
-            scan_config = scan_config.with_detectors(
-                [d.strip() for d in detectors.split(",") if d.strip()]
-            )
-        scan_config = replace(scan_config, **{k: v for k, v in overrides.items() if v is not None})
-        scan_policy = Policy.load(policy) if policy else Policy.default_policy()
-        return Scanner(scan_config, scan_policy)
-    except ConfigError as err:
-        raise UsageError(str(err)) from err
 
 
 def _progress() -> Progress:
@@ -267,7 +247,7 @@ def scan(
     if ray_address is None and n_workers > 1:
         runtime.configure(threads=worker_threads(n_workers))
     try:
-        scanner = _load(
+        scanner = load_scanner(
             config,
             policy,
             detectors,
@@ -356,7 +336,7 @@ def models(
     ] = None,
 ) -> None:
     """List the models in use: name, version, licence, source package, weights SHA-256."""
-    scanner = _load(config, None, detectors)
+    scanner = load_scanner(config, None, detectors)
     listed = [*scanner.models, *_redaction_models()]
     listed += [m for m in _text_models() if m.name not in {x.name for x in listed}]
     table = Table(title="models")

@@ -33,6 +33,23 @@ class UnreadableSource(MediaError):
     """The source cannot be read: missing, a directory, not a regular file, or no access."""
 
 
+class StreamError(MediaError):
+    """A live stream cannot be watched: it never started, or it was lost for good.
+
+    Kept apart from :class:`CorruptMedia` because a live source fails in time, not in
+    bytes: the same URL may work a minute later, so callers report it as a failed watch
+    (``stream.failed``) rather than as a bad file.
+    """
+
+
+class StreamUnavailable(StreamError):
+    """The stream never delivered a frame: refused, not found, not a stream, or silent."""
+
+
+class StreamLost(StreamError):
+    """The stream delivered frames, then dropped and every reconnection failed."""
+
+
 class ConfigError(MediaguardError):
     """A configuration file or option is invalid; the message names the field."""
 

@@ -77,6 +77,16 @@ def open_list_matcher(config: ScanConfig, policy: Policy) -> Matcher:
 _FRAMES_KEPT = 4
 
 
+@dataclass(frozen=True, slots=True)
+class FrameFindings:
+    """What :meth:`Scanner.scan_frames` found in a batch of frames, before any policy."""
+
+    detections: tuple[Detection, ...]
+    pdqs: tuple[hashes.PDQHash, ...]
+    outcome: MatchOutcome
+    timings: dict[str, float]
+
+
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 3)
 
@@ -185,6 +195,22 @@ class Scanner:
         else:
             self._image(source, work)
         return self._finish(label, work, started)
+
+    def scan_frames(self, frames: Sequence[Frame]) -> FrameFindings:
+        """Hash, score and match frames that arrived on their own (a live stream's samples).
+
+        There is no file, so nothing is recorded for retroactive matching and the exact
+        digests are of the frames' pixels, which only an identical decoded picture
+        shares; perceptual (PDQ) matching is what finds a listed frame in a stream.
+        """
+        work = _Work(timings={})
+        self._hash_and_detect(frames, work)
+        outcome = MatchOutcome()
+        if self.matcher is not None and frames:
+            digests = hashes.digests_of(f.pixels.tobytes() for f in frames)
+            query = MatchQuery(digests, tuple(work.pdqs), tuple(work.variants), tuple(work.edits))
+            outcome = self.matcher.match(query)
+        return FrameFindings(tuple(work.detections), tuple(work.pdqs), outcome, work.timings)
 
     def _hash_and_detect(self, frames: Sequence[Frame], work: _Work) -> None:
         mark = time.perf_counter()

@@ -101,7 +101,12 @@ def test_scan_help_says_it_scans_video() -> None:
 
 @pytest.mark.parametrize(
     ("path", "codes"),
-    [(("scan",), "0123"), (("redact",), "0124"), (("hashlist", "import"), "023")],
+    [
+        (("scan",), "0123"),
+        (("watch",), "0123"),
+        (("redact",), "0124"),
+        (("hashlist", "import"), "023"),
+    ],
 )
 def test_each_exit_code_stays_on_one_line(path: tuple[str, ...], codes: str) -> None:
     lines = [line.strip() for line in _help(path).splitlines()]

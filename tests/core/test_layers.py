@@ -29,6 +29,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"service"}),
     frozenset({"review", "redaction"}),
     frozenset({"dsa"}),
+    frozenset({"live"}),
     frozenset({"scanner"}),
     frozenset({"lists"}),
     frozenset({"store"}),

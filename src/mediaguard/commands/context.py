@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -22,6 +23,7 @@ from rich.markup import escape
 from mediaguard.errors import ConfigError, MediaguardError
 
 if TYPE_CHECKING:
+    from mediaguard.scanner import Scanner
     from mediaguard.service.settings import ServiceSettings
     from mediaguard.store import Store
 
@@ -41,6 +43,36 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print ``error: message`` (not read as markup) and end the command with ``code``."""
     stderr.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def load_scanner(
+    config: Path | None,
+    policy: Path | None,
+    detectors: str | None,
+    **overrides: Any,
+) -> Scanner:
+    """A scanner from the ``--config``, ``--policy`` and ``--detectors`` options.
+
+    ``overrides`` replace config fields unless None (an option the user did not give).
+
+    Raises:
+        UsageError: the config or the policy is invalid.
+    """
+    from mediaguard.config import ScanConfig
+    from mediaguard.policy.model import Policy
+    from mediaguard.scanner import Scanner
+
+    try:
+        scan_config = ScanConfig.load(config) if config else ScanConfig()
+        if detectors:
+            scan_config = scan_config.with_detectors(
+                [d.strip() for d in detectors.split(",") if d.strip()]
+            )
+        scan_config = replace(scan_config, **{k: v for k, v in overrides.items() if v is not None})
+        scan_policy = Policy.load(policy) if policy else Policy.default_policy()
+        return Scanner(scan_config, scan_policy)
+    except ConfigError as err:
+        raise UsageError(str(err)) from err
 
 
 def run(

@@ -4,8 +4,20 @@ from mediaguard.errors import (
     CorruptMedia,
     MediaError,
     MediaTooLarge,
+    StreamError,
+    StreamLost,
+    StreamUnavailable,
     UnreadableSource,
     UnsupportedMedia,
 )
 
-__all__ = ["CorruptMedia", "MediaError", "MediaTooLarge", "UnreadableSource", "UnsupportedMedia"]
+__all__ = [
+    "CorruptMedia",
+    "MediaError",
+    "MediaTooLarge",
+    "StreamError",
+    "StreamLost",
+    "StreamUnavailable",
+    "UnreadableSource",
+    "UnsupportedMedia",
+]

@@ -107,6 +107,43 @@ class Quarantine(BaseModel):
     window_hours: float = Field(default=24.0, gt=0)
 
 
+class Window(BaseModel):
+    """How many of the last ``window`` samples of a live stream must reach a threshold.
+
+    A category's window decision is ``block`` when at least ``hits`` of its last
+    ``window`` samples scored at or above its block threshold, else ``review`` when at
+    least ``hits`` reached its review threshold: one noisy frame does not stop a broadcast.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    window: int = Field(default=5, ge=1, le=600)
+    hits: int = Field(default=3, ge=1, le=600)
+
+    @model_validator(mode="after")
+    def _fits(self) -> Self:
+        if self.hits > self.window:
+            raise ValueError(f"hits ({self.hits}) must not exceed window ({self.window})")
+        return self
+
+
+class StreamRules(Window):
+    """The window rule for live streams, with per-category overrides."""
+
+    categories: dict[str, Window] = {}
+
+    @field_validator("categories")
+    @classmethod
+    def _no_protected_categories(cls, value: dict[str, Window]) -> dict[str, Window]:
+        for category in value:
+            check_name("policy stream category", category)
+        return value
+
+    def window_of(self, category: str) -> Window:
+        """The window rule that applies to ``category``."""
+        return self.categories.get(category, self)
+
+
 class Policy(BaseModel):
     """A versioned moderation policy."""
 
@@ -127,6 +164,7 @@ class Policy(BaseModel):
         "to review instead (misread text must not block on its own). Codes carry "
         "checksums, so matches in codes are not subject to it.",
     )
+    stream: StreamRules = StreamRules()
     sha256: str = Field(default="", description="SHA-256 of the policy file's bytes.")
 
     @field_validator("categories")

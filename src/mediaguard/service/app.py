@@ -44,6 +44,7 @@ from mediaguard.service.routers import (
     review_api,
     review_ui,
     scan,
+    streams,
     textlists,
     webhooks,
 )
@@ -200,7 +201,7 @@ def create_app(settings: ServiceSettings, *, runtime: ServiceRuntime | None = No
     app.add_middleware(RequestContext, fastapi_app=app)
     # Routes spell out their full paths (no router prefixes), so the route a request
     # matched carries the template that metrics are labelled with.
-    for module in (scan, jobs, webhooks, hashlists, review_api, health):
+    for module in (scan, jobs, streams, webhooks, hashlists, review_api, health):
         app.include_router(module.router)
     app.include_router(textlists.termlists_router)
     app.include_router(textlists.urllists_router)

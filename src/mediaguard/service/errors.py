@@ -41,7 +41,7 @@ from mediaguard.errors import (
 )
 from mediaguard.match.types import HashFormatError
 from mediaguard.service.outbound import FetchError, FetchRefused, FetchTooLarge
-from mediaguard.service.webhooks import TargetRefused
+from mediaguard.service.webhooks import StreamTargetRefused, TargetRefused
 from mediaguard.store.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -101,6 +101,7 @@ _TYPED: Final[tuple[tuple[type[Exception], int, str], ...]] = (
     (PolicyError, 400, "policy_error"),
     (HashFormatError, 400, "invalid_hash"),
     (ConfigError, 400, "config_error"),
+    (StreamTargetRefused, 400, "stream_target_refused"),
     (TargetRefused, 400, "webhook_target_refused"),
     (FetchRefused, 400, "url_refused"),
     (FetchTooLarge, 413, "fetch_too_large"),

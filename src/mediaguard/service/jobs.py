@@ -38,6 +38,7 @@ from mediaguard.media.sniff import sniff
 from mediaguard.service.errors import ApiError
 from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.service.schemas import JobPublic, dump, results_json
+from mediaguard.service.streams import StreamWorker
 from mediaguard.service.uploads import ReceivedFile
 from mediaguard.service.webhooks import Dispatcher, check_target
 from mediaguard.store.base import utcnow
@@ -373,12 +374,30 @@ class BackgroundWorkers:
     """
 
     def __init__(
-        self, runtime: ServiceRuntime, *, workers: int, dispatchers: int, exchanges: bool = True
+        self,
+        runtime: ServiceRuntime,
+        *,
+        workers: int,
+        dispatchers: int,
+        exchanges: bool = True,
+        streams: int | None = None,
     ) -> None:
-        """Prepare the threads (nothing runs until :meth:`start`)."""
+        """Prepare the threads (nothing runs until :meth:`start`).
+
+        ``streams`` stream workers (``stream_workers`` of the settings when None) watch
+        live streams beside the job workers, on the same leases.
+        """
         self.runtime = runtime
         self.stop_event = threading.Event()
         self._threads: list[threading.Thread] = []
+        count = runtime.settings.stream_workers if streams is None else streams
+        for i in range(count):
+            watcher = StreamWorker(runtime)
+            self._threads.append(
+                threading.Thread(
+                    target=watcher.run, args=(self.stop_event,), name=f"stream-{i}", daemon=True
+                )
+            )
         for i in range(workers):
             worker = JobWorker(runtime)
             self._threads.append(

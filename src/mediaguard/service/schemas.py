@@ -27,7 +27,15 @@ from mediaguard.store.service_types import DeliveryInfo, EndpointInfo, JobInfo
 from mediaguard.verdict import ScanFailure, Verdict
 
 JobState = Literal["queued", "running", "done", "failed"]
-EventType = Literal["job.completed", "job.failed", "hashlist.retro_match"]
+EventType = Literal[
+    "job.completed",
+    "job.failed",
+    "hashlist.retro_match",
+    "stream.alert",
+    "stream.ended",
+    "stream.failed",
+    "stream.action",
+]
 ListName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 Category = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 

@@ -156,6 +156,18 @@ class ServiceSettings(BaseSettings):
         le=64,
         description="Job worker threads inside `serve`; 0 leaves jobs to `mediaguard worker`.",
     )
+    stream_workers: int = Field(
+        default=2,
+        ge=0,
+        le=256,
+        description="Live streams watched at once by this process (`serve`, `worker`); "
+        "each holds one thread while its stream runs.",
+    )
+    stream_allow_private: bool = Field(
+        default=False,
+        description="Allow stream URLs on private, loopback or link-local addresses "
+        "(an on-prem origin). Off by default, as for webhook targets.",
+    )
     webhook_dispatchers: int = Field(
         default=1, ge=0, le=16, description="Webhook delivery threads inside `serve`."
     )

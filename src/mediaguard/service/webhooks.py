@@ -70,6 +70,14 @@ class TargetRefused(MediaguardError):
     """A webhook URL is malformed or points at an address that is not allowed."""
 
 
+class StreamTargetRefused(TargetRefused):
+    """A stream URL is not a stream protocol or points at an address that is not allowed.
+
+    A subclass because the rule is the webhook targets' (the same address guard), while
+    the API names the refusal after what was refused.
+    """
+
+
 # ----------------------------------------------------------------------- signatures
 
 
@@ -133,7 +141,9 @@ def _address_allowed(
     return allow_private or ip.is_global
 
 
-def resolve_allowed(host: str, port: int, *, allow_private: bool) -> list[str]:
+def resolve_allowed(
+    host: str, port: int, *, allow_private: bool, what: str = "webhook host"
+) -> list[str]:
     """Every address ``host`` resolves to, if all are allowed.
 
     Raises:
@@ -142,20 +152,21 @@ def resolve_allowed(host: str, port: int, *, allow_private: bool) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError, ValueError) as err:
-        raise TargetRefused(f"webhook host {host!r} does not resolve: {err}") from err
+        raise TargetRefused(f"{what} {host!r} does not resolve: {err}") from err
     addresses: list[str] = []
     for _family, _type, _proto, _name, sockaddr in infos:
         raw = str(sockaddr[0]).split("%", 1)[0]
         ip = ipaddress.ip_address(raw)
         if not _address_allowed(ip, allow_private):
             raise TargetRefused(
-                f"webhook host {host!r} resolves to {ip}, a private, loopback, link-local or "
-                "reserved address; set webhook_allow_private = true for on-prem receivers"
+                f"{what} {host!r} resolves to {ip}, a private, loopback, link-local or "
+                f"reserved address; set {what.split()[0]}_allow_private = true for on-prem "
+                "servers"
             )
         if raw not in addresses:
             addresses.append(raw)
     if not addresses:
-        raise TargetRefused(f"webhook host {host!r} resolves to no address")
+        raise TargetRefused(f"{what} {host!r} resolves to no address")
     return addresses
 
 

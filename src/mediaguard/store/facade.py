@@ -23,6 +23,7 @@ from mediaguard.store.lists import HashListRepository
 from mediaguard.store.retention import RetentionRepository
 from mediaguard.store.review import ReviewRepository
 from mediaguard.store.reviewers import ReviewerRepository
+from mediaguard.store.streams import StreamRepository
 from mediaguard.store.webhooks import WebhookRepository
 
 
@@ -46,6 +47,7 @@ class Store:
         audit: the audit chain.
         retention: pruning by age (never the audit chain or decisions).
         exchanges: HMA bank ratios and hash-exchange cursors.
+        streams: watched live streams, their leases, events and review links.
     """
 
     def __init__(self, db: Database) -> None:
@@ -62,6 +64,7 @@ class Store:
         self.audit = AuditLog(db)
         self.retention = RetentionRepository(db)
         self.exchanges = ExchangeRepository(db)
+        self.streams = StreamRepository(db)
 
     @classmethod
     def open(cls, url: str | None = None) -> Self:

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mediaguard.store import exchange_models as exchange_models
 from mediaguard.store import review_models as review_models
 from mediaguard.store import service_models as service_models
+from mediaguard.store import stream_models as stream_models
 from mediaguard.store import termlist_models as termlist_models
 
 # Base is re-exported: importing it from here is what guarantees a complete metadata.

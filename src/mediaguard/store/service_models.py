@@ -45,7 +45,15 @@ JOB_STATES: tuple[str, ...] = ("queued", "running", "done", "failed")
 #: A job scans one file (``single``) or several (``batch``).
 JOB_KINDS: tuple[str, ...] = ("single", "batch")
 #: Events a webhook can carry.
-EVENT_TYPES: tuple[str, ...] = ("job.completed", "job.failed", "hashlist.retro_match")
+EVENT_TYPES: tuple[str, ...] = (
+    "job.completed",
+    "job.failed",
+    "hashlist.retro_match",
+    "stream.alert",
+    "stream.ended",
+    "stream.failed",
+    "stream.action",
+)
 #: States of one delivery of one event to one URL.
 DELIVERY_STATES: tuple[str, ...] = ("pending", "delivered", "failed")
 

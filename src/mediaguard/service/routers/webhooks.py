@@ -33,7 +33,10 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 
 def _require_for_events(principal: Principal, events: list[str]) -> None:
-    require(principal, Scope.SCAN if any(e.startswith("job.") for e in events) else Scope.LISTS)
+    require(
+        principal,
+        Scope.SCAN if any(e.startswith(("job.", "stream.")) for e in events) else Scope.LISTS,
+    )
     if "hashlist.retro_match" in events:
         require(principal, Scope.LISTS)
 

@@ -1,0 +1,104 @@
+"""Watching a stream end to end: a listed photo shown mid-broadcast raises an alert."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import mediaguard
+from mediaguard.config import ScanConfig
+from mediaguard.errors import StreamUnavailable
+from mediaguard.lists.hashlists import ListMatcher, import_file
+from mediaguard.live import EventKind, StreamEvent, watch
+from mediaguard.media.live import LiveOptions
+from mediaguard.policy.model import Decision
+from mediaguard.scanner import Scanner
+from mediaguard.store import Store
+
+from .broadcast import picture
+from .conftest import StartBroadcast
+from .servers import FolderServer, free_port, wait_for
+
+HLS = LiveOptions(open_timeout_s=8, read_timeout_s=4.0, backoff_s=0.2, reconnect_attempts=2)
+
+
+def listed_scanner(store: Store, tmp_path: Path, photo: str) -> Scanner:
+    """A scanner without detectors whose hash list blocks ``photo`` as broadcast."""
+    pixels = np.ascontiguousarray(picture(photo, 160, 120)[4:124, 4:164])
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    plain = Scanner(ScanConfig(detectors=()))
+    pdq = plain.scan(buffer.getvalue()).hashes.pdq[0].hash
+    store.lists.create_list("known", "test-category", "block")
+    import_file(store, "known", io.StringIO(f"pdq {pdq}\n"))
+    matcher = ListMatcher(store, index_dir=tmp_path / "idx", record=False)
+    return Scanner(ScanConfig(detectors=()), matcher=matcher)
+
+
+def test_a_listed_frame_shown_mid_stream_raises_one_alert_then_the_stream_ends(
+    store: Store, broadcast: StartBroadcast, folder_server: FolderServer, tmp_path: Path
+) -> None:
+    scanner = listed_scanner(store, tmp_path, "astronaut")
+    caster = broadcast("hls", "chelsea:3,astronaut:2,coffee:5")
+    wait_for(tmp_path / "index.m3u8")
+    events = list(watch(folder_server.url("index.m3u8"), scanner=scanner, options=HLS))
+    caster.wait()
+    kinds = [e.kind for e in events]
+    assert kinds[0] is EventKind.STARTED
+    assert kinds[-1] is EventKind.ENDED
+    alerts = [e for e in events if e.kind is EventKind.ALERT]
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert alert.decision is Decision.BLOCK
+    assert alert.previous is Decision.ALLOW
+    # The photo goes out at 3 s: the cut to it is sampled at once.
+    assert alert.time == "3/1"
+    assert [r.code for r in alert.reasons] == ["list_block"]
+    assert alert.matches[0].list == "known"
+    assert alert.latency_s is not None
+    assert alert.latency_s < 2
+    # The match stays in force for the policy's window of 5 samples, then clears.
+    cleared = [e for e in events if e.kind is EventKind.CLEARED]
+    assert len(cleared) == 1
+    assert cleared[0].decision is Decision.ALLOW
+    final = events[-1]
+    assert final.error == "end of stream"
+    assert final.matches[0].first_s == 3.0
+    StreamEvent.model_validate_json(final.to_json())
+
+
+def test_until_stops_at_the_first_block(
+    store: Store, broadcast: StartBroadcast, folder_server: FolderServer, tmp_path: Path
+) -> None:
+    scanner = listed_scanner(store, tmp_path, "rocket")
+    broadcast("hls", "camera:2,rocket:6")
+    wait_for(tmp_path / "index.m3u8")
+    events = list(
+        watch(folder_server.url("index.m3u8"), scanner=scanner, options=HLS, until=Decision.BLOCK)
+    )
+    assert events[-1].kind is EventKind.ENDED
+    assert events[-1].error == "the decision reached block"
+    assert events[-2].kind is EventKind.ALERT
+
+
+def test_a_stream_that_never_starts_yields_failed_then_raises() -> None:
+    options = LiveOptions(open_timeout_s=2, read_timeout_s=1, reconnect_attempts=0)
+    events: list[StreamEvent] = []
+    scanner = Scanner(ScanConfig(detectors=()))
+    with pytest.raises(StreamUnavailable):  # noqa: PT012
+        for event in watch(
+            f"http://127.0.0.1:{free_port()}/x.m3u8", scanner=scanner, options=options
+        ):
+            events.append(event)
+    assert [e.kind for e in events] == [EventKind.FAILED]
+    assert events[0].error is not None
+    assert events[0].error.startswith("StreamUnavailable")
+
+
+def test_the_library_entry_point_refuses_a_file_url() -> None:
+    with pytest.raises(mediaguard.UnsupportedMedia):
+        mediaguard.watch("file:///etc/hostname")
