@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -15,10 +16,11 @@ from mediaguard.service.retention import prune
 from mediaguard.service.spool import Spool
 from mediaguard.store import Store
 from mediaguard.store.base import utcnow
+from mediaguard.store.limits import Rate
 from mediaguard.store.models import ScannedItem
 from mediaguard.store.review_models import AuditRecord, Decision
 from mediaguard.store.review_types import NewReviewItem
-from mediaguard.store.service_models import ApiKey, Job, WebhookDelivery, WebhookEvent
+from mediaguard.store.service_models import ApiKey, Job, RateBucket, WebhookDelivery, WebhookEvent
 
 from ._support import make_settings
 
@@ -93,11 +95,15 @@ def test_prune_removes_only_what_is_old_and_done(database_url: str, tmp_path: Pa
     with Store.open(database_url) as store:
         store.upgrade()
         ids = _seed(store, spool)
+        # A rate-limit bucket spent an hour ago goes; one charged now stays.
+        store.limits.take("api-key:spent", Rate.per(1, 60.0), time.time() - 3600)
+        store.limits.take("api-key:live", Rate.per(1, 60.0), time.time())
         audit_before = _count(store, AuditRecord)
 
         dry = prune(store, settings, dry_run=True)
 
-        assert (dry.jobs, dry.events, dry.items, dry.spooled) == (1, 1, 1, 1)
+        assert (dry.jobs, dry.events, dry.items, dry.spooled, dry.buckets) == (1, 1, 1, 1, 1)
+        assert _count(store, RateBucket) == 2
         assert _count(store, Job) == 3
         assert _count(store, WebhookEvent) == 3
         assert _count(store, ScannedItem) == 2
@@ -105,7 +111,8 @@ def test_prune_removes_only_what_is_old_and_done(database_url: str, tmp_path: Pa
 
         done = prune(store, settings, dry_run=False)
 
-        assert (done.jobs, done.events, done.items, done.spooled) == (1, 1, 1, 1)
+        assert (done.jobs, done.events, done.items, done.spooled, done.buckets) == (1, 1, 1, 1, 1)
+        assert not store.limits.take("api-key:live", Rate.per(1, 60.0), time.time())
         with store.db.connect() as conn:
             jobs = set(conn.execute(select(Job.id)).scalars())
             events = set(conn.execute(select(WebhookEvent.id)).scalars())
@@ -122,6 +129,7 @@ def test_prune_removes_only_what_is_old_and_done(database_url: str, tmp_path: Pa
         assert [r.data["dry_run"] for r in records] == [True, False]
         assert records[-1].data["jobs"] == 1
         assert records[-1].data["spooled"] == 1
+        assert records[-1].data["buckets"] == 1
         assert _count(store, Decision) == 0
         assert store.audit.verify_audit().first_bad_seq is None
 

@@ -12,10 +12,10 @@ retro-match webhooks), ``review`` (reserved for the review queue) and ``admin`` 
 of the above, and everyone's jobs and deliveries). Every route names the scope it
 needs.
 
-The rate limit is a token bucket per key held in this process's memory. Each process
-of a deployment (several ``serve`` replicas behind a balancer) enforces it on its own,
-so the effective limit is the per-key limit times the number of processes; a shared
-limiter belongs in the reverse proxy.
+The rate limit is a bucket per key kept in the store (:mod:`mediaguard.store.limits`),
+so several ``serve`` processes and hosts on one database share each key's budget, at
+one database round trip per request. So do the review UI's failed log-ins, per account
+and per client address.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import hmac
 import math
 import re
 import secrets
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from typing import Final
 from mediaguard.service.errors import ApiError
 from mediaguard.store.errors import NotFoundError
 from mediaguard.store.keys import KeyRepository
+from mediaguard.store.limits import LimitRepository, Rate
 from mediaguard.store.service_types import ApiKeyInfo
 
 TOKEN_PREFIX: Final = "mg"
@@ -174,24 +174,28 @@ def require(principal: Principal, scope: Scope) -> Principal:
 
 
 class RateLimiter:
-    """Token buckets per API key, in this process's memory (see the module note).
+    """Requests per minute per API key, counted in the store for every process alike.
 
     Args:
+        limits: the store's shared buckets.
         default_per_minute: the limit of keys that set none; 0 disables limiting.
     """
 
-    def __init__(self, default_per_minute: int) -> None:
-        """Start with no buckets."""
+    def __init__(self, limits: LimitRepository, default_per_minute: int) -> None:
+        """Limit through ``limits``."""
+        self._limits = limits
         self.default_per_minute = default_per_minute
-        self._lock = threading.Lock()
-        # key id -> (limit per minute, tokens, last refill on the monotonic clock)
-        self._buckets: dict[str, tuple[int, float, float]] = {}
 
     def check(self, key: ApiKeyInfo) -> None:
-        """Take one token from ``key``'s bucket.
+        """Charge one request to ``key``.
+
+        A changed limit applies at once: the bucket keeps its state and refills at the
+        new rate.
 
         Raises:
-            ApiError: 429 ``rate_limited`` with ``Retry-After`` (whole seconds).
+            ApiError: 429 ``rate_limited`` with ``Retry-After`` (whole seconds, the time
+                one request's share takes to refill: the longest a refused caller waits).
+            StoreError: when the database fails.
         """
         limit = (
             key.rate_limit_per_minute
@@ -200,79 +204,76 @@ class RateLimiter:
         )
         if limit <= 0:
             return
-        now = time.monotonic()
-        rate = limit / 60.0
-        with self._lock:
-            known, tokens, last = self._buckets.get(key.key_id, (limit, float(limit), now))
-            if known != limit:  # the key's limit changed: start a fresh, full bucket
-                tokens, last = float(limit), now
-            tokens = min(float(limit), tokens + (now - last) * rate)
-            if tokens >= 1.0:
-                self._buckets[key.key_id] = (limit, tokens - 1.0, now)
-                return
-            self._buckets[key.key_id] = (limit, tokens, now)
-            wait = (1.0 - tokens) / rate
+        rate = Rate.per(limit, 60.0)
+        if self._limits.take(f"api-key:{key.key_id}", rate, time.time()):
+            return
         raise ApiError(
             429,
             "rate_limited",
             f"rate limit of {limit} requests per minute exceeded for this key",
-            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            headers={"Retry-After": str(max(1, math.ceil(rate.interval)))},
         )
 
 
+def _private(kind: str, value: str) -> str:
+    # User names and addresses are kept only as digests: a bucket must not store what a
+    # user typed into the name field (sometimes a password) or a client's address.
+    return f"{kind}:{hashlib.sha256(value.encode()).hexdigest()[:40]}"
+
+
 class LoginThrottle:
-    """Failed log-ins per account and per client address, in a sliding window.
+    """Failed log-ins per account and per client address, shared by every process.
 
     Each failure costs the attacker one scrypt check (~50 ms), which alone would allow
-    thousands of guesses an hour; after ``per_account`` failures for one user name, or
-    ``per_address`` from one address, within ``window_seconds``, further attempts are
-    refused without checking the password until the window has moved on. Counts live in
-    this process's memory, like the API rate limits: several processes each allow their
-    own budget.
+    thousands of guesses an hour. ``per_account`` failures for one user name, or
+    ``per_address`` from one address, may come at once; after that one more attempt is
+    allowed per ``window_seconds / limit``, so over any ``window_seconds`` an account
+    sees at most about twice ``per_account`` guesses. Further attempts are refused
+    without checking the password. Counts are buckets in the store, so several
+    ``serve`` processes share them.
     """
 
     def __init__(
-        self, *, per_account: int = 5, per_address: int = 20, window_seconds: float = 900.0
+        self,
+        limits: LimitRepository,
+        *,
+        per_account: int = 5,
+        per_address: int = 20,
+        window_seconds: float = 900.0,
     ) -> None:
-        """Start with no failures."""
+        """Count through ``limits``."""
+        self._limits = limits
         self.per_account = per_account
         self.per_address = per_address
-        self.window_seconds = window_seconds
-        self._lock = threading.Lock()
-        self._failures: dict[str, list[float]] = {}
+        self._account = Rate.per(per_account, window_seconds)
+        self._address = Rate.per(per_address, window_seconds)
 
-    def _recent(self, key: str, now: float) -> list[float]:
-        # Called with the lock held.
-        kept = [t for t in self._failures.get(key, []) if now - t < self.window_seconds]
-        if kept:
-            self._failures[key] = kept
-        else:
-            self._failures.pop(key, None)
-        return kept
+    def _buckets(self, username: str, address: str) -> list[tuple[str, Rate]]:
+        return [
+            (_private("login-user", username), self._account),
+            (_private("login-addr", address), self._address),
+        ]
 
     def retry_after(self, username: str, address: str) -> int:
-        """Seconds until another attempt is allowed, or 0 when it is allowed now."""
-        now = time.monotonic()
-        wait = 0.0
-        with self._lock:
-            for key, limit in (
-                (f"user:{username}", self.per_account),
-                (f"addr:{address}", self.per_address),
-            ):
-                recent = self._recent(key, now)
-                if len(recent) >= limit:
-                    wait = max(wait, recent[-limit] + self.window_seconds - now)
-        return math.ceil(wait)
+        """Seconds until another attempt is allowed, or 0 when it is allowed now.
+
+        Raises:
+            StoreError: when the database fails.
+        """
+        return math.ceil(self._limits.wait(self._buckets(username, address), time.time()))
 
     def failed(self, username: str, address: str) -> None:
-        """Count one failed attempt against the account and the address."""
-        now = time.monotonic()
-        with self._lock:
-            for key in (f"user:{username}", f"addr:{address}"):
-                self._recent(key, now)
-                self._failures.setdefault(key, []).append(now)
+        """Count one failed attempt against the account and the address.
+
+        Raises:
+            StoreError: when the database fails.
+        """
+        self._limits.charge(self._buckets(username, address), time.time())
 
     def succeeded(self, username: str) -> None:
-        """Forget the account's failures once its owner got in."""
-        with self._lock:
-            self._failures.pop(f"user:{username}", None)
+        """Forget the account's failures once its owner got in.
+
+        Raises:
+            StoreError: when the database fails.
+        """
+        self._limits.forget(_private("login-user", username))

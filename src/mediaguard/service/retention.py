@@ -2,9 +2,10 @@
 
 Why here: one run crosses the database (jobs, webhook events, recorded items: see
 :mod:`mediaguard.store.retention`) and the data directory (previews of decided review
-items, media kept in the spool for pruned jobs), and both halves are counted in the one
-audit record the store writes. ``mediaguard db prune`` runs it once (``--dry-run``
-counts only); ``mediaguard worker`` runs it every ``prune_every_hours``.
+items, media kept in the spool for pruned jobs), and all of it, spent rate-limit buckets
+included, is counted in the one audit record the store writes. ``mediaguard db prune``
+runs it once (``--dry-run`` counts only); ``mediaguard worker`` runs it every
+``prune_every_hours``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class PruneReport:
     items: int
     previews: int
     spooled: int
+    buckets: int
 
     def counts(self) -> dict[str, int]:
         return {
@@ -43,6 +45,7 @@ class PruneReport:
             "items": self.items,
             "previews": self.previews,
             "spooled media folders": self.spooled,
+            "spent rate-limit buckets": self.buckets,
         }
 
 
@@ -65,6 +68,7 @@ def prune(
         store.review, data, now - timedelta(days=settings.review_preview_days), dry_run=dry_run
     )
     spool = Spool(data / "spool")
+    buckets = store.limits.prune_spent(now.timestamp(), dry_run=dry_run)
     cutoffs = Cutoffs(
         jobs=_before(now, ages.jobs_days),
         events=_before(now, ages.events_days),
@@ -73,13 +77,14 @@ def prune(
     # Folders of kept media are counted before their jobs' rows go, removed after.
     doomed = [] if cutoffs.jobs is None else store.retention.finished_jobs(cutoffs.jobs)
     spooled = sum(spool.job_dir(job_id).is_dir() for job_id in doomed)
-    pruned = store.retention.prune(
-        cutoffs, dry_run=dry_run, extra={"previews": previews, "spooled": spooled}
-    )
+    extra = {"previews": previews, "spooled": spooled, "buckets": buckets}
+    pruned = store.retention.prune(cutoffs, dry_run=dry_run, extra=extra)
     if not dry_run:
         for job_id in pruned.job_ids:
             spool.discard(job_id)
-    report = PruneReport(dry_run, pruned.jobs, pruned.events, pruned.items, previews, spooled)
+    report = PruneReport(
+        dry_run, pruned.jobs, pruned.events, pruned.items, previews, spooled, buckets
+    )
     log.info("retention%s: %s", " (dry run)" if dry_run else "", report.counts())
     return report
 

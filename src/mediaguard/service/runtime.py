@@ -135,13 +135,13 @@ class ServiceRuntime:
     spool: Spool
     metrics: Metrics
     limiter: RateLimiter
+    login_throttle: LoginThrottle
     retention: MediaRetention
     reasons: ReasonCodes
     intake: ReviewIntake | None
     scan_slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(cpu_count())
     )
-    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     jobs_waiting: threading.Event = field(default_factory=threading.Event)
     events_waiting: threading.Event = field(default_factory=threading.Event)
     owns_store: bool = True
@@ -220,7 +220,8 @@ class ServiceRuntime:
             matcher=matcher,
             spool=spool,
             metrics=Metrics(store),
-            limiter=RateLimiter(settings.rate_limit_per_minute),
+            limiter=RateLimiter(store.limits, settings.rate_limit_per_minute),
+            login_throttle=LoginThrottle(store.limits),
             retention=retention or KeepSetting(settings.keep_media),
             reasons=reasons,
             intake=intake,

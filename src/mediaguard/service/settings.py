@@ -266,7 +266,8 @@ class ServiceSettings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=600,
         ge=0,
-        description="Default requests per minute per API key, per process (0: unlimited).",
+        description="Default requests per minute per API key, shared by every process on the "
+        "store (0: unlimited).",
     )
     metrics_require_auth: bool = Field(
         default=False, description="Require an admin key to read /metrics."

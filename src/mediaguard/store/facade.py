@@ -18,6 +18,7 @@ from mediaguard.store.exchanges import ExchangeRepository
 from mediaguard.store.items import ItemRepository
 from mediaguard.store.jobs import JobRepository
 from mediaguard.store.keys import KeyRepository
+from mediaguard.store.limits import LimitRepository
 from mediaguard.store.list_media import ListMediaRepository
 from mediaguard.store.lists import HashListRepository
 from mediaguard.store.retention import RetentionRepository
@@ -40,6 +41,7 @@ class Store:
         list_media: the crops and reduced copies of pictures added to lists.
         items: scanned items and match hits.
         keys: API keys.
+        limits: rate-limit buckets shared by every process (API keys, log-ins).
         jobs: the job queue and its leases.
         webhooks: webhook endpoints, events and deliveries.
         reviewers: reviewer accounts and sessions.
@@ -57,6 +59,7 @@ class Store:
         self.list_media = ListMediaRepository(db)
         self.items = ItemRepository(db)
         self.keys = KeyRepository(db)
+        self.limits = LimitRepository(db)
         self.jobs = JobRepository(db)
         self.webhooks = WebhookRepository(db)
         self.reviewers = ReviewerRepository(db)

@@ -79,6 +79,20 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class RateBucket(Base):
+    """One rate-limit bucket, shared by every process on the store (see ``store.limits``).
+
+    ``tat`` is the bucket's theoretical arrival time in seconds since the epoch: the
+    generic cell rate algorithm needs nothing else, so one upsert both checks and
+    charges a request.
+    """
+
+    __tablename__ = "rate_buckets"
+
+    bucket: Mapped[str] = mapped_column(String(80), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float)
+
+
 class Job(Base):
     """An asynchronous scan of one file or a batch, with its lease and its result."""
 
