@@ -36,7 +36,7 @@ from typing import Literal
 from mediaguard.errors import MediaError
 from mediaguard.media.sniff import sniff
 from mediaguard.service.errors import ApiError
-from mediaguard.service.runtime import ServiceRuntime
+from mediaguard.service.runtime import ServiceRuntime, run_until_stopped
 from mediaguard.service.schemas import JobPublic, dump, results_json
 from mediaguard.service.streams import StreamWorker
 from mediaguard.service.uploads import ReceivedFile
@@ -199,19 +199,14 @@ class JobWorker:
 
     def run(self, stop: threading.Event) -> None:
         """Run jobs until ``stop`` is set; poll when the queue is empty."""
-        settings = self.runtime.settings
-        while not stop.is_set():
-            try:
-                busy = self.run_once(stop)
-            except StoreError as err:
-                log.warning("job worker: %s", err)
-                busy = False
-            except Exception:  # top of a worker thread: log, keep the thread alive
-                log.exception("job worker failed; continuing")
-                busy = False
-            if not busy and not stop.is_set():
-                self.runtime.jobs_waiting.wait(settings.worker_poll_interval)
-                self.runtime.jobs_waiting.clear()
+        waiting = self.runtime.jobs_waiting
+        poll = self.runtime.settings.worker_poll_interval
+
+        def idle() -> None:
+            waiting.wait(poll)
+            waiting.clear()
+
+        run_until_stopped("job worker", self.run_once, idle, stop, log)
 
     def run_once(self, stop: threading.Event | None = None) -> bool:
         """Claim one job and run it.

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self
@@ -95,6 +96,32 @@ class SharedMatcher:
         with self._lock:
             self._fresh()
             return self.inner.lookup(signal, value)
+
+
+def run_until_stopped(
+    name: str,
+    run_once: Callable[[threading.Event], bool],
+    idle: Callable[[], object],
+    stop: threading.Event,
+    logger: logging.Logger,
+) -> None:
+    """Call ``run_once`` until ``stop`` is set, calling ``idle`` when it found no work.
+
+    This is the top of a worker thread (jobs, streams): a database hiccup is logged as a
+    warning and anything else with its traceback, and the loop goes on, because one bad
+    item must not end a worker that the process will not restart.
+    """
+    while not stop.is_set():
+        try:
+            busy = run_once(stop)
+        except StoreError as err:
+            logger.warning("%s: %s", name, err)
+            busy = False
+        except Exception:  # top of a worker thread: log, keep the thread alive
+            logger.exception("%s failed; continuing", name)
+            busy = False
+        if not busy and not stop.is_set():
+            idle()
 
 
 def _automated(reasons: ReasonCodes) -> dict[str, str]:

@@ -35,7 +35,7 @@ from mediaguard.live import EventKind, StreamEvent, Watch
 from mediaguard.media.feed import check_stream_url
 from mediaguard.media.live import LiveOptions
 from mediaguard.media.sampling import Sampling
-from mediaguard.service.runtime import ServiceRuntime
+from mediaguard.service.runtime import ServiceRuntime, run_until_stopped
 from mediaguard.service.webhooks import (
     StreamTargetRefused,
     TargetRefused,
@@ -125,20 +125,10 @@ class StreamWorker:
 
     def run(self, stop: threading.Event) -> None:
         """Watch streams until ``stop`` is set; poll when none is waiting."""
-        settings = self.runtime.settings
-        while not stop.is_set():
-            try:
-                busy = self.run_once(stop)
-            except StoreError as err:
-                log.warning("stream worker: %s", err)
-                busy = False
-            except Exception:  # top of a worker thread: log, keep the thread alive
-                log.exception("stream worker failed; continuing")
-                busy = False
-            if not busy:
-                # Streams are submitted rarely and watched for long: a slower poll than
-                # the jobs' keeps idle stream workers off the database.
-                stop.wait(max(settings.worker_poll_interval, _IDLE_POLL_S))
+        # Streams are submitted rarely and watched for long: a slower poll than the
+        # jobs' keeps idle stream workers off the database.
+        poll = max(self.runtime.settings.worker_poll_interval, _IDLE_POLL_S)
+        run_until_stopped("stream worker", self.run_once, lambda: stop.wait(poll), stop, log)
 
     def run_once(self, stop: threading.Event | None = None) -> bool:
         """Claim one stream and watch it to its end; whether one was claimed."""
