@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,7 +28,11 @@ from typing import Any
 import psutil
 import pytest
 
+from live.listing import list_broadcast_photo
+from live.servers import Broadcaster, FolderServer
+from live.servers import wait_for as wait_path
 from mediaguard.engines.ray_workers import RayJobWorkers
+from mediaguard.service.streams import submit_stream
 from mediaguard.store.service_types import JobInfo
 from service._support import Received, Receiver, wait_for
 
@@ -255,3 +260,49 @@ def test_cli_worker_on_ray_runs_jobs_in_actors_and_stops_gracefully(
     assert back.attempts == 0  # a graceful stop is not counted against the job
     assert back.lease_owner is None
     assert service.completions() == Counter({small: 1})
+
+
+_STREAM_OWNER = re.compile(r":(\d+):stream-[0-9a-f]+$")
+
+
+def test_a_stream_is_watched_by_an_actor_which_sends_the_alert(
+    ray_cluster: Any,
+    make_service: Callable[..., Service],
+    pools: list[RayJobWorkers],
+    receiver: Receiver,
+    tmp_path: Path,
+) -> None:
+    """Streams run on ``worker --ray`` as on in-process workers: an actor's stream
+    worker claims the stream, and its dispatcher sends the signed alert."""
+    service = make_service(stream_allow_private=True, stream_workers=1)
+    list_broadcast_photo(service.runtime.store, "astronaut")
+    folder = tmp_path / "hls"
+    folder.mkdir()
+    server = FolderServer(folder)
+    caster = Broadcaster("hls", "chelsea:3,astronaut:2,coffee:2", out=folder)
+    try:
+        wait_path(folder / "index.m3u8")
+        pool = start_pool(pools, service, workers=1)
+        info = submit_stream(
+            service.runtime,
+            api_key_id=service.key_id,
+            url=server.url("index.m3u8"),
+            callback_url=receiver.url + "/cb",
+            rate="1",
+        )
+        streams = service.runtime.store.streams
+        claimed = wait_for(lambda: streams.get_stream(info.id).lease_owner, timeout=60)
+        alert = json.loads(receiver.get(timeout=60).body)
+        assert alert["type"] == "stream.alert"
+        assert alert["data"]["stream_id"] == info.id
+        assert alert["data"]["event"]["decision"] == "block"
+        ended = json.loads(receiver.get(timeout=60).body)
+        assert ended["type"] == "stream.ended"
+        assert caster.wait() == 0
+    finally:
+        caster.close()
+        server.close()
+    found = _STREAM_OWNER.search(claimed)
+    assert found is not None, claimed
+    assert int(found.group(1)) in pool.pids  # an actor watched it, not this process
+    assert streams.get_stream(info.id).state == "ended"

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 import mediaguard
 from mediaguard.config import ScanConfig
 from mediaguard.errors import StreamUnavailable
-from mediaguard.lists.hashlists import ListMatcher, import_file
+from mediaguard.lists.hashlists import ListMatcher
 from mediaguard.live import EventKind, StreamEvent, watch
 from mediaguard.media.live import LiveOptions
 from mediaguard.policy.model import Decision
 from mediaguard.scanner import Scanner
 from mediaguard.store import Store
 
-from .broadcast import picture
 from .conftest import StartBroadcast
+from .listing import list_broadcast_photo
 from .servers import FolderServer, free_port, wait_for
 
 HLS = LiveOptions(open_timeout_s=8, read_timeout_s=4.0, backoff_s=0.2, reconnect_attempts=2)
@@ -28,13 +25,7 @@ HLS = LiveOptions(open_timeout_s=8, read_timeout_s=4.0, backoff_s=0.2, reconnect
 
 def listed_scanner(store: Store, tmp_path: Path, photo: str) -> Scanner:
     """A scanner without detectors whose hash list blocks ``photo`` as broadcast."""
-    pixels = np.ascontiguousarray(picture(photo, 160, 120)[4:124, 4:164])
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    plain = Scanner(ScanConfig(detectors=()))
-    pdq = plain.scan(buffer.getvalue()).hashes.pdq[0].hash
-    store.lists.create_list("known", "test-category", "block")
-    import_file(store, "known", io.StringIO(f"pdq {pdq}\n"))
+    list_broadcast_photo(store, photo)
     matcher = ListMatcher(store, index_dir=tmp_path / "idx", record=False)
     return Scanner(ScanConfig(detectors=()), matcher=matcher)
 

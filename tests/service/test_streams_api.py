@@ -7,7 +7,6 @@ set ``stream_allow_private = true``; the guard is tested with it off.
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import subprocess
@@ -18,14 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
-from PIL import Image
 
-from live.broadcast import picture
+from live.listing import list_broadcast_photo
 from live.servers import Broadcaster, FolderServer, free_port
 from live.servers import wait_for as wait_path
-from mediaguard.lists.hashlists import import_file
 from mediaguard.review.intake import preview_path
 from mediaguard.service.auth import create_key
 from mediaguard.service.runtime import ServiceRuntime
@@ -83,12 +79,7 @@ def test_bad_stream_bodies_are_4xx_json(client: httpx.Client, keys: Keys) -> Non
 
 
 def _list_photo(runtime: ServiceRuntime, photo: str, action: str = "block") -> None:
-    pixels = np.ascontiguousarray(picture(photo, 160, 120)[4:124, 4:164])
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    pdq = runtime.scanner.with_policy(runtime.scanner.policy).scan(buffer.getvalue())
-    runtime.store.lists.create_list("known", "test-category", action)
-    import_file(runtime.store, "known", io.StringIO(f"pdq {pdq.hashes.pdq[0].hash}\n"))
+    list_broadcast_photo(runtime.store, photo, action)
     assert runtime.matcher is not None
     runtime.matcher.mark_stale()
 
