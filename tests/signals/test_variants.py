@@ -11,7 +11,7 @@ from PIL import Image
 
 from mediaguard.signals.hashes import MIN_PDQ_QUALITY
 from mediaguard.signals.variants import MAX_VARIANTS, Level, Region, regions
-from signals.edits import captioned, framed
+from signals.edits import captioned, framed, screenshot
 
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "camera", "grace_hopper"]
 PDQ_THRESHOLD = 31
@@ -69,6 +69,17 @@ def test_one_half_of_a_collage_of_two_is_found_with_all(photos: Any, name: str) 
     distance, how = best_distance(original, collage, Level.ALL)
     assert distance <= PDQ_THRESHOLD
     assert how == "left part"
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_the_picture_in_a_screenshot_is_found_with_all(photos: Any, name: str) -> None:
+    original = photos.pixels(name)
+    shot = screenshot(original)
+
+    assert best_distance(original, shot, Level.TRIMMED)[0] > PDQ_THRESHOLD
+    distance, how = best_distance(original, shot, Level.ALL)
+    assert distance <= PDQ_THRESHOLD
+    assert how == "screen chrome removed"
 
 
 # camera.png's sky is flat enough to be taken for a border, which only adds a hash.

@@ -17,7 +17,8 @@ one, which only adds a hash of the photo's own content.
 
 Sub-regions are a fixed set rather than a search: the two parts either side of the
 strongest seam along the longer axis, or its halves when there is none (a collage of
-two), and the centre (a screenshot's picture between chrome that is not
+two), the picture left once nested bands are peeled off (a screenshot's status bar,
+app bar and buttons), and the centre (a screenshot's picture between chrome that is not
 plain). A fixed set bounds the work at ``MAX_VARIANTS`` hashes per frame whatever the
 input, and keeps the false-match rate an easy function of how many hashes are queried.
 """
@@ -54,6 +55,11 @@ _MIN_SIDE: Final = 32
 WORKING_SIDE: Final = 256
 #: At most this many variants per frame, whatever the input.
 MAX_VARIANTS: Final = 12
+#: At most this many stacked bands are peeled off a side: a screenshot's status bar,
+#: then its app bar. A third would mostly be the picture's own sky.
+_PEELS: Final = 2
+#: Lines of mixed colour stepped over between two stacked bands.
+_BLEND: Final = 2
 
 
 class Level(IntEnum):
@@ -134,6 +140,45 @@ def _bands(pixels: npt.NDArray[np.uint8], *, gaps: bool) -> tuple[int, int, int,
     return t, b, lft, r
 
 
+def _peel(lines: npt.NDArray[np.uint8], extent: int) -> tuple[int, int]:
+    """Depth of the bands peeled off one side one after another, and how many there were.
+
+    Between two bands, a resampled edge leaves a line or two of their mixed colour, which
+    is plain to neither; up to ``_BLEND`` such lines are stepped over.
+    """
+    depth = passes = 0
+    for _ in range(_PEELS):
+        for skip in range(_BLEND + 1):
+            rest = lines[depth + skip :]
+            if rest.shape[0] < _MIN_SIDE:
+                return depth, passes
+            band = _band(rest, extent, gaps=True)
+            if band >= max(1, extent * _MIN_BAND):
+                break
+        else:
+            break
+        depth += skip + band
+        passes += 1
+    return depth, passes
+
+
+def _chrome(pixels: npt.NDArray[np.uint8], left: int, right: int) -> tuple[int, int] | None:
+    """Top and bottom of the picture once stacked bands are peeled off both ends.
+
+    A screenshot stacks bands of different colours (a dark status bar, then a light app
+    bar with a name on it; a strip of buttons below), and one pass of :func:`_bands`
+    trims only the outermost of each. None unless some side had two, since one pass is
+    the caption-bar variant already.
+    """
+    height = int(pixels.shape[0])
+    if right - left < _MIN_SIDE:
+        return None
+    half = pixels[:, left:right]
+    top, top_passes = _peel(half[: height // 2], height)
+    cut, bottom_passes = _peel(half[::-1][: height // 2], height)
+    return (top, height - cut) if max(top_passes, bottom_passes) >= 2 else None
+
+
 def _seam(lines: npt.NDArray[np.uint8]) -> int:
     """Where two pictures meet across ``lines`` (rows, or columns transposed), else the middle.
 
@@ -210,6 +255,9 @@ def regions(pixels: npt.NDArray[np.uint8], level: Level) -> list[Region]:
         if ct and cb:
             add("caption bars removed", Level.TRIMMED, top, bottom, lft, width - r)
     if level is Level.ALL:
+        peeled = _chrome(pixels, lft, width - r)
+        if peeled is not None:
+            add("screen chrome removed", Level.ALL, *peeled, lft, width - r)
         if width >= height:
             cut = _seam(pixels.transpose(1, 0, 2))
             add("left part", Level.ALL, 0, height, 0, cut)
