@@ -227,10 +227,10 @@ class Scanner:
         level = self.policy.widest_variants
         if level > Level.EXACT and self.matcher is not None:
             work.edits.extend(
-                EditHash(frame.index, region.name, region.level, h.hex)
+                EditHash(frame.index, region.name, region.level, h.hex, box)
                 for frame, p in zip(frames, pdqs, strict=True)
                 if p.usable
-                for region, h in hashes.pdq_regions(frame, level)
+                for region, box, h in hashes.pdq_regions(frame, level)
                 if h.usable
             )
         work.add("hash_ms", mark)

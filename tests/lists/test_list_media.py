@@ -139,12 +139,41 @@ def test_a_near_threshold_edited_copy_is_checked_against_the_picture(
         variant="border removed",
     )
 
-    matches, notes = media.resolve(store, [candidate], {0: scanned})
+    matches, notes = media.resolve(store, [candidate], {0: scanned}, {})
 
     assert (matches == [candidate]) is kept
     assert bool(notes) is not kept
     if not kept:
         assert "the listed picture does not match" in notes[0]
+
+
+def test_a_collage_is_verified_on_the_half_that_matched(photos: Any, store: Store) -> None:
+    """The other half of a collage takes most keypoints of the whole frame: checked
+    whole, rocket.jpg next to camera.png keeps too few to pass; its own half passes."""
+    store.lists.create_list("tvec", "terrorism", "block")
+    rocket = photos.pixels("rocket")
+    added = store.list_media.add_picture("tvec", [NewEntry("pdq", "ab" * 32)], [], _picture(rocket))
+    camera = photos.pixels("camera")
+    height, width = rocket.shape[:2]
+    beside = np.asarray(Image.fromarray(camera).convert("RGB").resize((height, height)))
+    collage = np.concatenate([rocket, beside], axis=1)
+    candidate = Match(
+        list="tvec",
+        category="terrorism",
+        signal="pdq",
+        value="ab" * 32,
+        entry_id=added.entry_ids[0],
+        distance=media.VERIFY_FROM + 4,
+        variant="left part",
+    )
+    box = (0.0, 1.0, 0.0, width / collage.shape[1])
+
+    whole, _ = media.resolve(store, [candidate], {0: grey(collage)}, {})
+    half, notes = media.resolve(store, [candidate], {0: grey(collage)}, {(0, "left part"): box})
+
+    assert whole == []
+    assert half == [candidate]
+    assert notes == []
 
 
 def test_a_cropped_captioned_repost_is_blocked_and_says_how(

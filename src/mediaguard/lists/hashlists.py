@@ -297,7 +297,8 @@ class ListMatcher:
             ]
             for video in idx.vpdq.query(frames, max_distance=radius):
                 keep(video.entry_id, video.distance, None, video.frame)
-        resolved, dropped = media.resolve(self.store, self._matches(hits), query.frames)
+        boxes = {(edit.frame, edit.variant): edit.box for edit in query.edits}
+        resolved, dropped = media.resolve(self.store, self._matches(hits), query.frames, boxes)
         matches = tuple(resolved)
         notes = tuple(dropped)
         if query.pdq and not usable and len(idx.pdq):

@@ -13,6 +13,7 @@ picture, naming the crop.
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from mediaguard.match.verify import COMPARE_SIDE, same_content
 from mediaguard.media.limits import Limits
 from mediaguard.media.source import read_source
 from mediaguard.signals.hashes import MIN_PDQ_QUALITY, bits_to_hex, digests
-from mediaguard.signals.variants import standard_crops
+from mediaguard.signals.variants import Box, standard_crops
 from mediaguard.store import Store
 from mediaguard.store.list_media import PictureAdded
 from mediaguard.store.list_types import NewEntry
@@ -125,8 +126,22 @@ def add_files(
 VERIFY_FROM = 10
 
 
+def _crop(pixels: npt.NDArray[np.uint8], box: Box | None) -> npt.NDArray[np.uint8]:
+    """The part of ``pixels`` that ``box`` (shares of the frame) covers; all without one."""
+    if box is None:
+        return pixels
+    height, width = pixels.shape[:2]
+    top, bottom, left, right = box
+    return pixels[
+        int(top * height) : math.ceil(bottom * height), int(left * width) : math.ceil(right * width)
+    ]
+
+
 def resolve(
-    store: Store, matches: Sequence[Match], frames: Mapping[int, npt.NDArray[np.uint8]]
+    store: Store,
+    matches: Sequence[Match],
+    frames: Mapping[int, npt.NDArray[np.uint8]],
+    boxes: Mapping[tuple[int, str], Box],
 ) -> tuple[list[Match], list[str]]:
     """Report crop matches as their picture, and drop edited copies the picture refutes.
 
@@ -134,6 +149,9 @@ def resolve(
         store: the store holding the lists.
         matches: what the index found.
         frames: reduced pixels of the scanned frames, by frame index (0 for a still).
+        boxes: where each edited-copy region lies in its frame, by (frame, variant); a
+            region that matched is verified on its own (a collage's other half would
+            take most keypoints of the whole), then, if that fails, with the whole frame.
 
     Returns:
         The matches, one per entry (a whole-frame match wins over an edited copy, then
@@ -143,7 +161,9 @@ def resolve(
     parents = {parent for parent, _ in derived.values()}
     held = {e.id: e for e in store.lists.get_entries(parents)} if parents else {}
     best: dict[int, Match] = {}
+    regions: dict[int, Box | None] = {}
     for match in matches:
+        box = None if match.variant is None else boxes.get((match.frame or 0, match.variant))
         if match.entry_id in derived:
             parent_id, crop = derived[match.entry_id]
             parent = held.get(parent_id)
@@ -162,6 +182,7 @@ def resolve(
         rank = (match.variant is not None, match.distance)
         if current is None or rank < (current.variant is not None, current.distance):
             best[match.entry_id] = match
+            regions[match.entry_id] = box
     doubtful = [m for m in best.values() if m.variant is not None and m.distance >= VERIFY_FROM]
     pictures = store.list_media.pictures(m.entry_id for m in doubtful) if doubtful else {}
     notes = []
@@ -170,7 +191,12 @@ def resolve(
         if jpeg is None or frame is None:
             continue
         listed = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
-        seen = same_content(frame, listed)
+        # The region that matched first; then the whole frame, which holds more keypoints
+        # when the region is most of it (a logo stamped on a bordered copy).
+        box = regions.get(match.entry_id)
+        seen = same_content(_crop(frame, box), listed)
+        if not seen.same and box is not None:
+            seen = same_content(frame, listed)
         if not seen.same:
             del best[match.entry_id]
             notes.append(

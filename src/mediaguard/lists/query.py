@@ -19,18 +19,24 @@ from mediaguard.match.textmatch import TextMatch
 from mediaguard.match.types import Match
 from mediaguard.policy.model import ListAction
 from mediaguard.signals import hashes
-from mediaguard.signals.variants import Level
+from mediaguard.signals.variants import Box, Level
 from mediaguard.verdict import CodeFound, TextFound, Verdict
 
 
 @dataclass(frozen=True, slots=True)
 class EditHash:
-    """The PDQ hash of one edited-copy region of a frame (see signals/variants.py)."""
+    """The PDQ hash of one edited-copy region of a frame (see signals/variants.py).
+
+    ``box`` is the region as shares of the frame, so that verification crops the region
+    that matched rather than comparing the whole frame (a collage's other half would
+    take most of its keypoints).
+    """
 
     frame: int
     variant: str
     level: Level
     hex: str
+    box: Box
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ import numpy.typing as npt
 import pdqhash
 
 from mediaguard.media.types import Frame
-from mediaguard.signals.variants import Level, Region, reduced, regions
+from mediaguard.signals.variants import Box, Level, Region, reduced, regions
 
 # PDQ's authors advise against matching hashes of quality below 50: such images are too
 # flat (blank, near-uniform) for the hash to mean anything.
@@ -92,18 +92,21 @@ def pdq(frame: Frame) -> PDQHash:
     return PDQHash(frame.index, bits_to_hex(bits), int(quality), frame.time)
 
 
-def pdq_regions(frame: Frame, level: Level) -> list[tuple[Region, PDQHash]]:
+def pdq_regions(frame: Frame, level: Level) -> list[tuple[Region, Box, PDQHash]]:
     """PDQ hashes of a frame's edited-copy regions (see :mod:`mediaguard.signals.variants`).
 
     Regions are found and hashed on one reduced copy of the frame, which keeps the extra
-    hashes to a few milliseconds a frame.
+    hashes to a few milliseconds a frame; each comes with its box as shares of the frame,
+    so that a verification at another size can crop the same region.
     """
     small = reduced(frame.pixels)
+    height, width = small.shape[:2]
     out = []
     for region in regions(small, level):
         crop = small[region.top : region.bottom, region.left : region.right]
         bits, quality = pdqhash.compute(np.ascontiguousarray(crop))
-        out.append((region, PDQHash(frame.index, bits_to_hex(bits), int(quality), frame.time)))
+        found = PDQHash(frame.index, bits_to_hex(bits), int(quality), frame.time)
+        out.append((region, region.shares(height, width), found))
     return out
 
 

@@ -62,6 +62,10 @@ _PEELS: Final = 2
 _BLEND: Final = 2
 
 
+#: A region as shares of its frame: top, bottom, left, right, each 0 to 1.
+Box = tuple[float, float, float, float]
+
+
 class Level(IntEnum):
     """How far a list lets matching go beyond the frame as it is (policy ``match_variants``).
 
@@ -84,6 +88,10 @@ class Region:
     bottom: int
     left: int
     right: int
+
+    def shares(self, height: int, width: int) -> Box:
+        """The region as shares of a ``height`` x ``width`` frame, whatever it is resized to."""
+        return (self.top / height, self.bottom / height, self.left / width, self.right / width)
 
 
 def _plain(lines: npt.NDArray[np.uint8], ground: npt.NDArray[np.int16]) -> npt.NDArray[np.bool_]:
