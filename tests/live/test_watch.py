@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import mediaguard
 from mediaguard.config import ScanConfig
 from mediaguard.errors import StreamUnavailable
 from mediaguard.lists.hashlists import ListMatcher
-from mediaguard.live import EventKind, StreamEvent, watch
+from mediaguard.live import EventKind, StreamEvent, Watch, watch
 from mediaguard.media.live import LiveOptions
 from mediaguard.policy.model import Decision
 from mediaguard.scanner import Scanner
@@ -93,3 +94,39 @@ def test_a_stream_that_never_starts_yields_failed_then_raises() -> None:
 def test_the_library_entry_point_refuses_a_file_url() -> None:
     with pytest.raises(mediaguard.UnsupportedMedia):
         mediaguard.watch("file:///etc/hostname")
+
+
+class _CountingSlot:
+    """A one-place semaphore that counts how often it was held."""
+
+    def __init__(self) -> None:
+        self._lock = threading.BoundedSemaphore(1)
+        self.held = 0
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        self.held += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def test_every_sample_is_scanned_inside_the_scan_slot(
+    store: Store, broadcast: StartBroadcast, folder_server: FolderServer, tmp_path: Path
+) -> None:
+    scanner = listed_scanner(store, tmp_path, "astronaut")
+    broadcast("hls", "chelsea:2,coffee:2")
+    wait_for(tmp_path / "index.m3u8")
+    slot = _CountingSlot()
+    events = list(
+        Watch(
+            folder_server.url("index.m3u8"),
+            scanner=scanner,
+            options=HLS,
+            samples=True,
+            scan_slot=slot,
+        )
+    )
+    sampled = [e for e in events if e.kind is EventKind.SAMPLE]
+    assert len(sampled) >= 3
+    assert slot.held == len(sampled)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +41,8 @@ class Watch:
         until: stop once the decision in force reaches this (e.g. block).
         max_duration_s: stop after this many seconds of watching (wall clock).
         samples: also yield a ``sample`` event per scanned sample.
+        scan_slot: held around each sample's scan (the service's scan slots), so that
+            streams share the process's scan concurrency with uploads and jobs.
 
     After iteration, :attr:`state` holds the stream's final state and :attr:`alert_frame`
     the frame that raised the latest alert.
@@ -54,8 +57,10 @@ class Watch:
         until: Decision | None = None,
         max_duration_s: float | None = None,
         samples: bool = False,
+        scan_slot: AbstractContextManager[object] | None = None,
     ) -> None:
         self.scanner = scanner or Scanner()
+        self._slot = scan_slot if scan_slot is not None else nullcontext()
         options = options or LiveOptions(sampling=self.scanner.config.sampling)
         self.stream = LiveStream(
             url,
@@ -144,7 +149,8 @@ class Watch:
         return self._event(EventKind.GAP, gap=info, **times(gap.start))
 
     def _sample(self, sample: LiveSample) -> Iterator[StreamEvent]:
-        findings = self.scanner.scan_frames([sample.frame])
+        with self._slot:
+            findings = self.scanner.scan_frames([sample.frame])
         outcome = findings.outcome
         window = self._window.update(
             findings.detections,

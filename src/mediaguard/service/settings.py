@@ -147,8 +147,8 @@ class ServiceSettings(BaseSettings):
         default=0,
         ge=0,
         le=256,
-        description="Scans run at once in this process (sync scans and job workers "
-        "together); 0: one per core.",
+        description="Scans run at once in this process (sync scans, job workers and "
+        "live streams' samples together); 0: one per core.",
     )
     workers: int = Field(
         default=1,

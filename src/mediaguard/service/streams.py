@@ -146,7 +146,12 @@ class StreamWorker:
             check_stream_target(info.url, allow_private=settings.stream_allow_private)
             rate = Fraction(str(info.options.get("rate", "1")))
             options = LiveOptions(sampling=Sampling(rate=rate))
-            watcher = Watch(info.url, scanner=self.runtime.scanner, options=options)
+            watcher = Watch(
+                info.url,
+                scanner=self.runtime.scanner,
+                options=options,
+                scan_slot=self.runtime.scan_slots,
+            )
         except MediaguardError as err:
             self._record(info, EventKind.FAILED, {"kind": "failed", "error": str(err)})
             self.streams.finish(info.id, self.owner, "failed", str(err))
