@@ -29,8 +29,7 @@ import psutil
 import pytest
 
 from live.listing import list_broadcast_photo
-from live.servers import Broadcaster, FolderServer
-from live.servers import wait_for as wait_path
+from live.servers import hls_broadcast
 from mediaguard.engines.ray_workers import RayJobWorkers
 from mediaguard.service.streams import submit_stream
 from mediaguard.store.service_types import JobInfo
@@ -276,12 +275,7 @@ def test_a_stream_is_watched_by_an_actor_which_sends_the_alert(
     worker claims the stream, and its dispatcher sends the signed alert."""
     service = make_service(stream_allow_private=True, stream_workers=1)
     list_broadcast_photo(service.runtime.store, "astronaut")
-    folder = tmp_path / "hls"
-    folder.mkdir()
-    server = FolderServer(folder)
-    caster = Broadcaster("hls", "chelsea:3,astronaut:2,coffee:2", out=folder)
-    try:
-        wait_path(folder / "index.m3u8")
+    with hls_broadcast(tmp_path / "hls", "chelsea:3,astronaut:2,coffee:2") as (server, caster):
         pool = start_pool(pools, service, workers=1)
         info = submit_stream(
             service.runtime,
@@ -299,9 +293,6 @@ def test_a_stream_is_watched_by_an_actor_which_sends_the_alert(
         ended = json.loads(receiver.get(timeout=60).body)
         assert ended["type"] == "stream.ended"
         assert caster.wait() == 0
-    finally:
-        caster.close()
-        server.close()
     found = _STREAM_OWNER.search(claimed)
     assert found is not None, claimed
     assert int(found.group(1)) in pool.pids  # an actor watched it, not this process

@@ -193,3 +193,18 @@ def wait_for(path: Path, timeout: float = 15) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{path} did not appear")
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def hls_broadcast(folder: Path, schedule: str) -> Iterator[tuple[FolderServer, Broadcaster]]:
+    """An HLS broadcast of ``schedule`` written into ``folder`` and served from it over
+    HTTP, once its playlist exists; both are stopped on exit."""
+    folder.mkdir()
+    server = FolderServer(folder)
+    caster = Broadcaster("hls", schedule, out=folder)
+    try:
+        wait_for(folder / "index.m3u8")
+        yield server, caster
+    finally:
+        caster.close()
+        server.close()

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from live.listing import list_broadcast_photo
-from live.servers import Broadcaster, FolderServer, free_port
+from live.servers import Broadcaster, FolderServer, free_port, hls_broadcast
 from live.servers import wait_for as wait_path
 from mediaguard.review.intake import preview_path
 from mediaguard.service.auth import create_key
@@ -96,12 +96,7 @@ def test_a_listed_frame_mid_stream_sends_a_signed_alert_and_the_stream_ends(
     tmp_path: Path,
 ) -> None:
     _list_photo(runtime, "astronaut")
-    folder = tmp_path / "hls"
-    folder.mkdir()
-    server = FolderServer(folder)
-    caster = Broadcaster("hls", "chelsea:3,astronaut:2,coffee:2", out=folder)
-    try:
-        wait_path(folder / "index.m3u8")
+    with hls_broadcast(tmp_path / "hls", "chelsea:3,astronaut:2,coffee:2") as (server, caster):
         auth = Keys.auth(keys.scan)
         created = client.post(
             "/v1/streams",
@@ -139,9 +134,6 @@ def test_a_listed_frame_mid_stream_sends_a_signed_alert_and_the_stream_ends(
         ).json()
         assert [e["kind"] for e in later] == kinds[1:]
         assert caster.wait() == 0
-    finally:
-        caster.close()
-        server.close()
 
 
 @pytest.mark.parametrize(
@@ -260,12 +252,7 @@ def test_a_review_alert_queues_the_frame_and_a_reviewers_remove_sends_stream_act
     tmp_path: Path,
 ) -> None:
     _list_photo(runtime, "rocket", action="review")
-    folder = tmp_path / "hls"
-    folder.mkdir()
-    server = FolderServer(folder)
-    caster = Broadcaster("hls", "camera:2,rocket:3,coffee:12", out=folder)
-    try:
-        wait_path(folder / "index.m3u8")
+    with hls_broadcast(tmp_path / "hls", "camera:2,rocket:3,coffee:12") as (server, _):
         auth = Keys.auth(keys.scan)
         created = client.post(
             "/v1/streams",
@@ -304,6 +291,3 @@ def test_a_review_alert_queues_the_frame_and_a_reviewers_remove_sends_stream_act
                 client.get(f"/v1/streams/{stream_id}", headers=auth).json()["state"] == "stopped"
             )
         )
-    finally:
-        caster.close()
-        server.close()
