@@ -110,7 +110,7 @@ def latency(alerts: int) -> dict[str, Any]:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     listed = runtime.scanner.scan(buffer.getvalue()).hashes.pdq[0].hash
-    runtime.store.create_list("bench", "bench", "block")
+    runtime.store.lists.create_list("bench", "bench", "block")
     import_file(runtime.store, "bench", io.StringIO(f"pdq {listed}\n"))
     assert runtime.matcher is not None
     runtime.matcher.mark_stale()
@@ -134,7 +134,7 @@ def latency(alerts: int) -> dict[str, Any]:
     wait_for(folder / "index.m3u8")
     from mediaguard.service.auth import create_key
 
-    key, _ = create_key(runtime.db, ["scan"], name="bench")
+    key, _ = create_key(runtime.store.keys, ["scan"], name="bench")
     info = submit_stream(
         runtime,
         api_key_id=key.id,
