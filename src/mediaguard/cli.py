@@ -39,7 +39,15 @@ from rich.table import Table
 from mediaguard.commands import context, exchanges, hashlist, textlist
 from mediaguard.commands import review as review_commands
 from mediaguard.commands import service as service_commands
-from mediaguard.commands.context import EXIT_OK, EXIT_USAGE, UsageError, load_scanner, stderr
+from mediaguard.commands.context import (
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfigOption,
+    PolicyOption,
+    UsageError,
+    load_scanner,
+    stderr,
+)
 from mediaguard.commands.init import init_command
 from mediaguard.commands.redact import redact_command
 from mediaguard.commands.watch import watch_command
@@ -158,12 +166,8 @@ def scan(
         Path | None,
         typer.Option("--output", "-o", help="Write json/jsonl here instead of stdout."),
     ] = None,
-    policy: Annotated[
-        Path | None, typer.Option("--policy", "-p", help="Policy TOML (default: shipped).")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Config TOML: limits and detectors.")
-    ] = None,
+    policy: PolicyOption = None,
+    config: ConfigOption = None,
     detectors: Annotated[
         str | None,
         typer.Option(
@@ -328,9 +332,7 @@ def scan(
 
 @app.command()
 def models(
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Config TOML: limits and detectors.")
-    ] = None,
+    config: ConfigOption = None,
     detectors: Annotated[
         str | None, typer.Option("--detectors", help="Comma-separated detectors to list.")
     ] = None,

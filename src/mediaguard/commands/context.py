@@ -112,6 +112,12 @@ SettingsOption = Annotated[
         "override it.",
     ),
 ]
+PolicyOption = Annotated[
+    Path | None, typer.Option("--policy", "-p", help="Policy TOML (default: shipped).")
+]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Config TOML: limits and detectors.")
+]
 DatabaseOption = Annotated[
     str | None,
     typer.Option(

@@ -26,7 +26,13 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
-from mediaguard.commands.context import UsageError, load_scanner, stderr
+from mediaguard.commands.context import (
+    ConfigOption,
+    PolicyOption,
+    UsageError,
+    load_scanner,
+    stderr,
+)
 from mediaguard.errors import ConfigError, StreamError
 from mediaguard.live import EventKind, StreamEvent, watch
 from mediaguard.media.live import LiveOptions
@@ -61,12 +67,8 @@ def watch_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the JSONL events here.")
     ] = None,
-    policy: Annotated[
-        Path | None, typer.Option("--policy", "-p", help="Policy TOML (default: shipped).")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Config TOML: limits and detectors.")
-    ] = None,
+    policy: PolicyOption = None,
+    config: ConfigOption = None,
     detectors: Annotated[
         str | None, typer.Option("--detectors", help="Comma-separated detectors to run.")
     ] = None,
