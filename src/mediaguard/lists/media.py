@@ -161,7 +161,7 @@ def resolve(
     parents = {parent for parent, _ in derived.values()}
     held = {e.id: e for e in store.lists.get_entries(parents)} if parents else {}
     best: dict[int, Match] = {}
-    regions: dict[int, Box | None] = {}
+    matched_in: dict[int, Box | None] = {}
     for match in matches:
         box = None if match.variant is None else boxes.get((match.frame or 0, match.variant))
         if match.entry_id in derived:
@@ -182,7 +182,7 @@ def resolve(
         rank = (match.variant is not None, match.distance)
         if current is None or rank < (current.variant is not None, current.distance):
             best[match.entry_id] = match
-            regions[match.entry_id] = box
+            matched_in[match.entry_id] = box
     doubtful = [m for m in best.values() if m.variant is not None and m.distance >= VERIFY_FROM]
     pictures = store.list_media.pictures(m.entry_id for m in doubtful) if doubtful else {}
     notes = []
@@ -193,7 +193,7 @@ def resolve(
         listed = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
         # The region that matched first; then the whole frame, which holds more keypoints
         # when the region is most of it (a logo stamped on a bordered copy).
-        box = regions.get(match.entry_id)
+        box = matched_in.get(match.entry_id)
         seen = same_content(_crop(frame, box), listed)
         if not seen.same and box is not None:
             seen = same_content(frame, listed)

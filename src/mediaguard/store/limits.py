@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy import case, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from mediaguard.store.database import Database, translated
 from mediaguard.store.errors import InvalidInputError
@@ -78,13 +79,7 @@ class LimitRepository:
             InvalidInputError: when the bucket name is malformed.
             StoreError: when the database fails.
         """
-        start = case((RateBucket.tat > now, RateBucket.tat), else_=now)
-        stmt = self._db.insert(RateBucket).values(bucket=_bucket(bucket), tat=now + rate.interval)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["bucket"],
-            set_={"tat": start + rate.interval},
-            where=start + rate.interval - now <= rate.burst + _SLACK,
-        )
+        stmt = self._charge(bucket, rate, now, conforming=True)
         with translated("take a rate-limit token"), self._db.begin() as conn:
             return conn.execute(stmt.returning(RateBucket.tat)).first() is not None
 
@@ -100,15 +95,20 @@ class LimitRepository:
         """
         with translated("charge rate-limit buckets"), self._db.begin() as conn:
             for bucket, rate in charges:
-                start = case((RateBucket.tat > now, RateBucket.tat), else_=now)
-                stmt = self._db.insert(RateBucket).values(
-                    bucket=_bucket(bucket), tat=now + rate.interval
-                )
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["bucket"], set_={"tat": start + rate.interval}
-                    )
-                )
+                conn.execute(self._charge(bucket, rate, now, conforming=False))
+
+    def _charge(
+        self, bucket: str, rate: Rate, now: float, *, conforming: bool
+    ) -> sqlite.Insert | postgresql.Insert:
+        """The upsert that moves ``bucket``'s arrival time on by one charge; with
+        ``conforming``, only when the charge conforms (else it updates no row)."""
+        after = case((RateBucket.tat > now, RateBucket.tat), else_=now) + rate.interval
+        stmt = self._db.insert(RateBucket).values(bucket=_bucket(bucket), tat=now + rate.interval)
+        return stmt.on_conflict_do_update(
+            index_elements=["bucket"],
+            set_={"tat": after},
+            where=after - now <= rate.burst + _SLACK if conforming else None,
+        )
 
     def wait(self, charges: Sequence[tuple[str, Rate]], now: float) -> float:
         """Seconds until one more charge to every bucket would conform; 0 when it does now.
