@@ -59,7 +59,8 @@ def prune(
     """Prune once by the configured ages; the store audits the run with its counts.
 
     Raises:
-        StoreError: when the database fails (the database half is then unchanged).
+        StoreError: when the database fails (the database half is then unchanged, but
+            for spent rate-limit buckets, which count as no bucket at all).
     """
     now = now or utcnow()
     ages = settings.retention
