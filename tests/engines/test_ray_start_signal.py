@@ -87,3 +87,42 @@ def test_sigterm_during_ray_start_stops_the_cluster_and_exits_cleanly(
     assert code == 0, output[-3000:]
     assert "signal 15: stopping" in output
     assert [p.name() for p in left if p.is_running()] == [], output[-2000:]
+
+
+_SLOW_STOP = """
+import signal, sys, threading, time
+import ray
+from mediaguard.engines.ray import connect
+asked = threading.Event()
+signal.signal(signal.SIGTERM, lambda signum, frame: asked.set())
+connect(ray, None, 1)
+print("up", flush=True)
+asked.wait(120)
+time.sleep(4.5)  # a graceful stop longer than Ray's own three-second abort alarm
+ray.shutdown()
+print("stopped", flush=True)
+"""
+
+
+def test_a_graceful_stop_may_take_longer_than_three_seconds(tmp_path: Path) -> None:
+    """Ray's core worker arms an abort alarm on SIGTERM; the kept handler must win."""
+    log = tmp_path / "stop.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _SLOW_STOP], stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while b"up" not in log.read_bytes() and time.monotonic() < deadline:
+                assert process.poll() is None, log.read_text(errors="replace")
+                time.sleep(0.1)
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    output = log.read_text(errors="replace")
+
+    assert code == 0, output[-2000:]
+    assert output.rstrip().endswith("stopped"), output[-2000:]

@@ -157,11 +157,18 @@ def _sigterm_handler_kept() -> Iterator[None]:
     caller's handler (``mediaguard worker``'s "stop gracefully") sees the signal, the
     start completes, and the caller stops the cluster it now owns. Only the main thread
     can set handlers, so elsewhere there is nothing to keep.
+
+    Ray's core worker also puts a C-level failure handler in front of SIGTERM, below
+    Python's. It passes the signal on, but first arms an alarm that aborts the process
+    three seconds later, so a graceful stop that takes longer ended in SIGABRT. The
+    kept handler is therefore installed again afterwards, which takes that one out of
+    the chain.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     install = signal.signal
+    kept = signal.getsignal(signal.SIGTERM)
 
     def declined(signum: int, handler: Any) -> Any:
         if signum == signal.SIGTERM:
@@ -173,6 +180,8 @@ def _sigterm_handler_kept() -> Iterator[None]:
         yield
     finally:
         signal.signal = install
+        if kept is not None:  # None: set outside Python, which cannot restore it
+            install(signal.SIGTERM, kept)
 
 
 def connect(
