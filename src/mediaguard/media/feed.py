@@ -184,6 +184,10 @@ class Connection(threading.Thread, Generic[T]):
         # not FFmpeg's default five seconds, is what keeps the first alert fast.
         options["analyzeduration"] = str(_ANALYZE_US)
         options["probesize"] = str(_PROBE_BYTES)
+        if scheme == "rtsp":
+            # RTP interleaved on the RTSP connection: no UDP ports to open or lose packets
+            # on, and all of the stream's traffic goes to the one address that was dialled.
+            options["rtsp_transport"] = "tcp"
         if self._listen:
             options["listen"] = "1"
             # Seconds to wait for the publisher, so an unused listener ends its thread.
