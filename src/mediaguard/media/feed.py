@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Final, Generic, Literal, TypeVar
+from typing import Final, Generic, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import av
@@ -28,12 +28,14 @@ import av.error
 from av.container import InputContainer
 from av.video.frame import VideoFrame
 
-from mediaguard.errors import UnsupportedMedia
+from mediaguard.errors import MediaguardError, UnsupportedMedia
 from mediaguard.media.video import pick_video_stream
 
 __all__ = [
+    "DEFAULT_PORTS",
     "SCHEMES",
     "Connection",
+    "Egress",
     "Mailbox",
     "Opened",
     "Status",
@@ -49,6 +51,35 @@ SCHEMES: Final[Mapping[str, str]] = {
     "rtmps": "rtmps,rtmp,tcp,tls",
     "rtsp": "rtsp,rtp,srtp,tcp,udp,tls",
 }
+#: The port a stream URL without one connects to, per scheme.
+DEFAULT_PORTS: Final[Mapping[str, int]] = {
+    "http": 80,
+    "https": 443,
+    "rtmp": 1935,
+    "rtmps": 443,
+    "rtsp": 554,
+}
+
+
+class Egress(Protocol):
+    """A guard on where a connection may reach, consulted before every connection.
+
+    The service's (:class:`mediaguard.service.egress.StreamEgress`) keeps a watched
+    stream, its redirects and its HLS segments off private addresses; the CLI and the
+    library watch with none, because there the user is the one who chose the URL.
+    """
+
+    def route(self, url: str) -> tuple[str, Mapping[str, str]]:
+        """The URL to open instead of ``url``, and FFmpeg options to open it with.
+
+        Raises:
+            MediaguardError: the connection must not be made at all.
+        """
+        ...
+
+    def refusal(self) -> str | None:
+        """Why a connection FFmpeg attempted was refused since the last call, if one was."""
+        ...
 
 
 def check_stream_url(url: str) -> str:
@@ -145,6 +176,7 @@ class Connection(threading.Thread, Generic[T]):
         read_timeout_s: float,
         listen: bool = False,
         keyframes_only: bool = False,
+        egress: Egress | None = None,
     ) -> None:
         super().__init__(name=f"mediaguard-stream {urlsplit(url).hostname}", daemon=True)
         self.url = url
@@ -154,6 +186,7 @@ class Connection(threading.Thread, Generic[T]):
         self._read_timeout = read_timeout_s
         self._listen = listen
         self._keyframes_only = keyframes_only
+        self._egress = egress
         self._cancelled = threading.Event()
         self.lock = threading.Lock()
         self.opened: Opened | None = None
@@ -175,6 +208,7 @@ class Connection(threading.Thread, Generic[T]):
 
     def _open(self) -> InputContainer:
         scheme = urlsplit(self.url).scheme.lower()
+        url, routed = (self.url, {}) if self._egress is None else self._egress.route(self.url)
         options = {
             "protocol_whitelist": SCHEMES[scheme],
             # Microseconds; FFmpeg's own guard on a network read, behind the watchdog.
@@ -192,8 +226,9 @@ class Connection(threading.Thread, Generic[T]):
             options["listen"] = "1"
             # Seconds to wait for the publisher, so an unused listener ends its thread.
             options["timeout"] = str(max(1, round(self._open_timeout)))
+        options.update(routed)
         timeout = None if self._listen else (self._open_timeout, self._read_timeout)
-        return av.open(self.url, "r", options=options, timeout=timeout, metadata_errors="replace")
+        return av.open(url, "r", options=options, timeout=timeout, metadata_errors="replace")
 
     def run(self) -> None:
         container: InputContainer | None = None
@@ -228,13 +263,17 @@ class Connection(threading.Thread, Generic[T]):
         except av.error.HTTPNotFoundError as err:
             self.error, self.gone = _describe(err), True
             self.status = "failed"
-        except (av.error.FFmpegError, ValueError, OSError, UnsupportedMedia) as err:
+        except (av.error.FFmpegError, ValueError, OSError, MediaguardError) as err:
             self.error = _describe(err)
             self.status = "failed"
         except Exception as err:  # a bug must still end the connection, not hang it
             self.error = f"{type(err).__name__}: {err}"
             self.status = "failed"
         finally:
+            if self._egress is not None and self.status == "failed":
+                refused = self._egress.refusal()
+                if refused is not None:  # what FFmpeg saw as "403 Forbidden", with why
+                    self.error = f"refused: {refused}"
             if container is not None:
                 container.close()
             self._mailbox.notify()

@@ -34,7 +34,7 @@ from typing import Final
 from av.video.frame import VideoFrame
 
 from mediaguard.errors import ConfigError, StreamLost, StreamUnavailable
-from mediaguard.media.feed import Connection, Mailbox, Opened, check_stream_url
+from mediaguard.media.feed import Connection, Egress, Mailbox, Opened, check_stream_url
 from mediaguard.media.limits import VideoLimits, check_video_pixels
 from mediaguard.media.sampling import Sampling, to_working
 from mediaguard.media.scenes import Thumbnail, thumbnail, thumbnail_difference
@@ -66,6 +66,9 @@ class LiveOptions:
             time (a recorded file whose codec changes part-way, replayed from its start on
             every reconnection) must not be watched in a loop for ever.
         buffer: samples held for a caller that falls behind before the oldest is dropped.
+        egress: the guard consulted before each connection (the service's, which keeps
+            a stream and its HLS segments off private addresses); None connects
+            wherever the URL and the source lead.
     """
 
     sampling: Sampling = field(default_factory=Sampling)
@@ -78,6 +81,7 @@ class LiveOptions:
     listen: bool = False
     max_drops_per_minute: int = 10
     buffer: int = 8
+    egress: Egress | None = None
 
     def __post_init__(self) -> None:
         for name in ("open_timeout_s", "read_timeout_s", "backoff_s", "backoff_max_s"):
@@ -279,6 +283,7 @@ class LiveStream:
             open_timeout_s=options.open_timeout_s,
             read_timeout_s=options.read_timeout_s,
             listen=options.listen,
+            egress=options.egress,
             keyframes_only=options.sampling.keyframes_only,
         )
         self.connection = conn

@@ -13,7 +13,9 @@ Alerts, the end and a failure are also webhooks (``stream.alert``, ``stream.ende
 ``stream.failed``), queued like the jobs' so they are signed, retried and logged the same
 way. A stream URL passes the same address guard as a webhook target: every address its
 host resolves to must be public unless ``stream_allow_private`` is set, checked at
-submission and again when a worker starts watching.
+submission and again when a worker starts watching; while it watches, every connection
+FFmpeg makes (redirects, HLS segments, reconnections) passes the same guard
+(:mod:`mediaguard.service.egress`).
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from PIL import Image
 
 from mediaguard.errors import MediaguardError, StreamError, UnsupportedMedia
 from mediaguard.live import EventKind, StreamEvent, Watch
-from mediaguard.media.feed import check_stream_url
+from mediaguard.media.feed import DEFAULT_PORTS, Egress, check_stream_url
 from mediaguard.media.live import LiveOptions
 from mediaguard.media.sampling import Sampling
+from mediaguard.service.egress import StreamEgress, guard
 from mediaguard.service.runtime import ServiceRuntime, run_until_stopped
 from mediaguard.service.webhooks import (
     StreamTargetRefused,
@@ -47,7 +50,6 @@ from mediaguard.store.errors import StoreError
 from mediaguard.store.streams import StreamInfo
 
 __all__ = [
-    "DEFAULT_PORTS",
     "StreamWorker",
     "check_stream_target",
     "submit_stream",
@@ -55,8 +57,6 @@ __all__ = [
 
 log = logging.getLogger("mediaguard.service.streams")
 
-#: The port a stream URL without one connects to, per scheme.
-DEFAULT_PORTS: Final = {"http": 80, "https": 443, "rtmp": 1935, "rtmps": 443, "rtsp": 554}
 _IDLE_POLL_S: Final = 0.5
 #: Events that are also webhooks, and their webhook types.
 _WEBHOOKS: Final = {
@@ -141,11 +141,19 @@ class StreamWorker:
         return True
 
     def _watch(self, info: StreamInfo, stop: threading.Event) -> None:
+        # Every connection the watch makes, not only the first, passes the address guard.
+        egress = StreamEgress(guard(allow_private=self.runtime.settings.stream_allow_private))
+        try:
+            self._watch_through(info, stop, egress)
+        finally:
+            egress.close()
+
+    def _watch_through(self, info: StreamInfo, stop: threading.Event, egress: Egress) -> None:
         settings = self.runtime.settings
         try:
             check_stream_target(info.url, allow_private=settings.stream_allow_private)
             rate = Fraction(str(info.options.get("rate", "1")))
-            options = LiveOptions(sampling=Sampling(rate=rate))
+            options = LiveOptions(sampling=Sampling(rate=rate), egress=egress)
             watcher = Watch(
                 info.url,
                 scanner=self.runtime.scanner,
