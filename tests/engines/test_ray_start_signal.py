@@ -37,6 +37,32 @@ def _started_by(run: str) -> list[psutil.Process]:
     return found
 
 
+def _stop_with_sigterm(
+    command: list[str],
+    log: Path,
+    *,
+    ready: bytes,
+    delay: float = 0.0,
+    env: dict[str, str] | None = None,
+) -> int:
+    """Run ``command`` until its output shows ``ready``, then ``delay`` s, then SIGTERM;
+    its exit code."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + 120
+            while ready not in log.read_bytes() and time.monotonic() < deadline:
+                assert process.poll() is None, log.read_text(errors="replace")
+                time.sleep(0.02)
+            time.sleep(delay)
+            process.send_signal(signal.SIGTERM)
+            return process.wait(120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
 @pytest.mark.parametrize("delay", [0.3, 1.0])
 def test_sigterm_during_ray_start_stops_the_cluster_and_exits_cleanly(
     tmp_path: Path, delay: float
@@ -54,29 +80,11 @@ def test_sigterm_during_ray_start_stops_the_cluster_and_exits_cleanly(
     env[MARKER] = run
     service = [sys.executable, "-m", "mediaguard.commands.service"]
     subprocess.run([*service, "db", "upgrade", "--settings", str(settings)], env=env, check=True)
-    command = [*service, "worker"]
+    command = [*service, "worker", "--ray", "local", "--workers", "1", "--settings", str(settings)]
     log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        worker = subprocess.Popen(
-            [*command, "--ray", "local", "--workers", "1", "--settings", str(settings)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        try:
-            # The schema check logs just before the pool starts Ray, which takes seconds:
-            # a signal shortly after lands in ray.init.
-            deadline = time.monotonic() + 120
-            while b"alembic" not in log.read_bytes() and time.monotonic() < deadline:
-                assert worker.poll() is None, log.read_text(errors="replace")
-                time.sleep(0.02)
-            time.sleep(delay)
-            worker.send_signal(signal.SIGTERM)
-            code = worker.wait(120)
-        finally:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
+    # The schema check logs just before the pool starts Ray, which takes seconds: a signal
+    # shortly after lands in ray.init.
+    code = _stop_with_sigterm(command, log, ready=b"alembic", delay=delay, env=env)
     output = log.read_text(errors="replace")
     deadline = time.monotonic() + 20
     while (left := _started_by(run)) and time.monotonic() < deadline:
@@ -107,21 +115,7 @@ print("stopped", flush=True)
 def test_a_graceful_stop_may_take_longer_than_three_seconds(tmp_path: Path) -> None:
     """Ray's core worker arms an abort alarm on SIGTERM; the kept handler must win."""
     log = tmp_path / "stop.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-c", _SLOW_STOP], stdout=out, stderr=subprocess.STDOUT
-        )
-        try:
-            deadline = time.monotonic() + 120
-            while b"up" not in log.read_bytes() and time.monotonic() < deadline:
-                assert process.poll() is None, log.read_text(errors="replace")
-                time.sleep(0.1)
-            process.send_signal(signal.SIGTERM)
-            code = process.wait(120)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+    code = _stop_with_sigterm([sys.executable, "-c", _SLOW_STOP], log, ready=b"up")
     output = log.read_text(errors="replace")
 
     assert code == 0, output[-2000:]

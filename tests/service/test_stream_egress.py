@@ -139,16 +139,20 @@ def _watch(url: str, egress: StreamEgress | None) -> list[LiveSample]:
         return [item for item in stream if isinstance(item, LiveSample)]
 
 
+def _guarded_watch(url: str) -> tuple[list[LiveSample], str | None]:
+    """The samples of ``url`` watched through the guard, and its last refusal."""
+    egress = StreamEgress(public_origin_only)
+    try:
+        return _watch(url, egress), egress.refusal()
+    finally:
+        egress.close()
+
+
 def test_a_segment_on_a_refused_host_is_never_fetched(origin: Origin, tmp_path: Path) -> None:
     _point_segment_at(tmp_path / "www", "seg1.ts", origin.url("seg1.ts", "localhost"))
     url = origin.url("index.m3u8")
 
-    egress = StreamEgress(public_origin_only)
-    try:
-        guarded = _watch(url, egress)
-        refusal = egress.refusal()
-    finally:
-        egress.close()
+    guarded, refusal = _guarded_watch(url)
     asked = origin.seen.paths()
     assert asked[0] == "/index.m3u8"
     assert "/seg0.ts" in asked
@@ -385,12 +389,7 @@ def test_https_is_tunnelled_and_guarded_the_same(tls_origin: Origin, tmp_path: P
     refused = tls_origin.url("seg1.ts", "localhost").replace("http://", "https://")
     _point_segment_at(tmp_path / "www", "seg1.ts", refused)
     url = tls_origin.url("index.m3u8").replace("http://", "https://")
-    egress = StreamEgress(public_origin_only)
-    try:
-        samples = _watch(url, egress)
-        refusal = egress.refusal()
-    finally:
-        egress.close()
+    samples, refusal = _guarded_watch(url)
     assert [s.time for s in samples if not s.cut][:1] == [0]
     assert tls_origin.seen.paths() == ["/index.m3u8", "/seg0.ts", "/seg2.ts"]
     assert refusal is not None
