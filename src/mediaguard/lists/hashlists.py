@@ -24,13 +24,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
+import numpy as np
+import numpy.typing as npt
+
 from mediaguard.errors import MediaguardError
 from mediaguard.iterutil import chunks
 from mediaguard.lists import media
 from mediaguard.lists.query import EditHash, MatchOutcome, MatchQuery
 from mediaguard.lists.termlists import TextListMatcher
 from mediaguard.match.formats import LineError, ListFormat, iter_entries, write_entries
-from mediaguard.match.index import ExactIndex, PDQIndex
+from mediaguard.match.index import ExactIndex, PDQIndex, pdq_codes
 from mediaguard.match.types import Entry, IndexFormatError, Match, SignalType
 from mediaguard.match.video import FrameHash, VideoIndex, format_vpdq, parse_vpdq
 from mediaguard.paths import data_dir
@@ -188,6 +191,12 @@ class ListMatcher:
 
     def _index(self, base: _Indexes, entries: Iterable[EntryInfo]) -> _Indexes:
         max_id, count = base.max_id, base.count
+        # PDQ rows are added once, at the end: each add beyond the index's small delta
+        # rebuilds its sorted structure, so adding chunk by chunk made loading 10M
+        # hashes quadratic (minutes), where one add is one rebuild (seconds). The codes
+        # wait as 32-byte rows, 320 MB at 10M.
+        pdq_ids: list[npt.NDArray[np.int64]] = []
+        pdq_rows: list[npt.NDArray[np.uint8]] = []
         for chunk in chunks(entries, 50_000):
             by_type: dict[str, list[EntryInfo]] = {}
             for info in chunk:
@@ -196,11 +205,14 @@ class ListMatcher:
                 if rows := by_type.get(signal):
                     index.add([r.id for r in rows], [r.value for r in rows])
             if rows := by_type.get("pdq"):
-                base.pdq.add([r.id for r in rows], [r.value for r in rows])
+                pdq_ids.append(np.fromiter((r.id for r in rows), np.int64, len(rows)))
+                pdq_rows.append(pdq_codes([r.value for r in rows]))
             if rows := by_type.get("vpdq"):
                 base.vpdq.add((r.id, r.frames) for r in rows)
             max_id = max(max_id, chunk[-1].id)
             count += len(chunk)
+        if pdq_rows:
+            base.pdq.add(np.concatenate(pdq_ids), np.concatenate(pdq_rows))
         return _Indexes(base.md5, base.sha256, base.pdq, base.vpdq, max_id, count)
 
     def refresh(self) -> None:
