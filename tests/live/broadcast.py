@@ -7,7 +7,9 @@ with a little motion so the encoder sends real inter frames. Formats:
 
 * ``hls``: an HLS playlist and one-second segments in ``--out`` (an HTTP server serves it);
 * ``mpegts``: one growing MPEG-TS file ``--out/live.ts``, flushed packet by packet;
-* ``rtmp``: publish FLV to ``--url`` (a listener must be waiting there).
+* ``rtmp``: publish FLV to ``--url`` (a listener must be waiting there);
+* ``rtp``: send H.264 in RTP to ``--url`` (``rtp://127.0.0.1:PORT``), as a camera's encoder
+  feeds its RTSP server (``rtsp_server.py``); nothing needs to listen, UDP is just sent.
 
 ``--loop N`` repeats the schedule N times; the playlist gets its end tag when it is done.
 """
@@ -45,7 +47,7 @@ def picture(name: str, width: int, height: int) -> np.ndarray:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--format", choices=("hls", "mpegts", "rtmp"), required=True)
+    parser.add_argument("--format", choices=("hls", "mpegts", "rtmp", "rtp"), required=True)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--url")
     parser.add_argument("--schedule", required=True)
@@ -62,6 +64,8 @@ def main() -> int:
     elif args.format == "mpegts":
         target = str(args.out / "live.ts")
         out = av.open(target, "w", format="mpegts", options={"flush_packets": "1"})
+    elif args.format == "rtp":
+        out = av.open(args.url, "w", format="rtp")
     else:  # the listener may not be up yet: retry for a few seconds
         deadline = time.monotonic() + 10
         while True:
