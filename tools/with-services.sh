@@ -8,6 +8,9 @@
 #   names a server. A server this script started is stopped again when the command ends.
 # - Debian's Chromium for the review UI's browser tests, and the DejaVu and Liberation
 #   fonts the text tests render, installed when missing.
+# - GStreamer's RTSP server (gst-rtsp-server, driven from Debian's python3 through
+#   PyGObject) for the RTSP tests, installed when missing: Debian packages no standalone
+#   RTSP server.
 # - MEDIAGUARD_REQUIRE_SERVICES and MEDIAGUARD_REQUIRE_BROWSER are set, so a test whose
 #   service is still missing fails instead of skipping: the run covers everything.
 # Installing needs root or sudo. Packages it installed stay installed.
@@ -33,6 +36,16 @@ if [[ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
     log "installing Debian's DejaVu and Liberation fonts for the text tests"
     as_root apt-get update -qq
     as_root apt-get install -y -qq --no-install-recommends fonts-dejavu-core fonts-liberation
+fi
+
+# GStreamer's RTSP server for the RTSP tests (tests/live/rtsp_server.py, run by Debian's
+# /usr/bin/python3): PyGObject, the server's typelib (it brings GStreamer's own), and the
+# elements it uses, udpsrc and RTP from plugins-good, appsrc and appsink from plugins-base.
+if ! /usr/bin/python3 -I tests/live/rtsp_server.py --check; then
+    log "installing GStreamer's RTSP server for the RTSP tests"
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq --no-install-recommends python3-gi \
+        gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 fi
 
 # The cluster's state before this run ("online" or not), so only what was started here
