@@ -172,11 +172,6 @@ def test_a_frozen_rtsp_server_is_a_gap_after_which_the_watch_carries_on() -> Non
     assert stream.ended_reason == "end of stream"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mediaguard takes the end of a killed RTSP server's connection for the end of "
-    "the stream and does not reconnect (FFmpeg reports a closed RTSP connection as EOF)",
-)
 def test_a_killed_rtsp_server_that_comes_back_is_a_gap() -> None:
     # Backoffs of 0.3, 0.6, 1.2 and 2.4 s: attempts go on past the 1.5 s the server is away.
     options = LiveOptions(open_timeout_s=8, read_timeout_s=2, backoff_s=0.3, reconnect_attempts=5)

@@ -194,6 +194,9 @@ class Connection(threading.Thread, Generic[T]):
         self.error: str | None = None
         #: The source answered that the stream does not exist (HTTP 404): it has ended.
         self.gone = False
+        #: The connection failed on the source's answer (a protocol error), not on the
+        #: network: the source is there, and refuses.
+        self.answered = False
         self.last_packet = time.monotonic()
         self.packets = 0
 
@@ -265,6 +268,7 @@ class Connection(threading.Thread, Generic[T]):
             self.status = "failed"
         except (av.error.FFmpegError, ValueError, OSError, MediaguardError) as err:
             self.error = _describe(err)
+            self.answered = isinstance(err, av.error.FFmpegError) and not isinstance(err, OSError)
             self.status = "failed"
         except Exception as err:  # a bug must still end the connection, not hang it
             self.error = f"{type(err).__name__}: {err}"

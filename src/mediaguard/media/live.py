@@ -45,6 +45,9 @@ __all__ = ["LiveOptions", "LiveSample", "LiveStream", "StreamGap"]
 # How far ahead of the expected time a reconnected source's clock may be and still count
 # as the same clock; beyond it (or behind) the connection is re-based on the wall clock.
 _CLOCK_SLACK: Final = Fraction(30)
+#: The drop reason of an RTSP connection that ended: a stop or a crash, until a
+#: reconnection tells which.
+_RTSP_CLOSED: Final = "the RTSP connection closed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,9 +302,23 @@ class LiveStream:
         finally:
             self.close()
 
+    def _closed(self, conn: Connection[LiveSample], reason: str | None) -> str | None:
+        """Why ``conn`` dropped, counting an RTSP connection's end as a drop.
+
+        FFmpeg ends an RTSP read the same way whether the server said the session is
+        over (RTCP BYE) or the server died and its TCP connection closed. Only trying
+        again tells which: :meth:`_run` reconnects, and a server that answers but
+        refuses, or sends nothing within the open timeout, has ended the stream, while
+        one whose port refuses the connection (a restarting server) may come back.
+        """
+        rtsp = self.url.lower().startswith("rtsp:")
+        if rtsp and reason is None and conn.status == "ended" and not self._stop.is_set():
+            return _RTSP_CLOSED
+        return reason
+
     def _run(self) -> Iterator[LiveSample | StreamGap]:
         conn = self._connect()
-        reason = yield from self._drain(conn, first=True)
+        reason = self._closed(conn, (yield from self._drain(conn, first=True)))
         drops: deque[float] = deque()
         while reason is not None and not self._stop.is_set():
             now = time.monotonic()
@@ -335,10 +352,15 @@ class LiveStream:
                 if conn.gone:  # the origin no longer has the stream: it ended
                     self.ended_reason = f"the source is gone ({conn.error})"
                     return
+                if reason == _RTSP_CLOSED and not (conn.status == "failed" and not conn.answered):
+                    # The server is there, and refuses or sends nothing: it ended the
+                    # session. Only one that cannot be reached may be coming back.
+                    self.ended_reason = "end of stream"
+                    return
                 last_error = conn.error or f"no data within {self.options.open_timeout_s:g} s"
             seconds = time.monotonic() - wall_drop
             gap_open = _Pending(dropped_at, seconds, reason, attempts)
-            reason = yield from self._drain(conn, first=False, gap=gap_open)
+            reason = self._closed(conn, (yield from self._drain(conn, first=False, gap=gap_open)))
         if reason is None and self.ended_reason is None:
             self.ended_reason = "stopped" if self._stop.is_set() else "end of stream"
 
