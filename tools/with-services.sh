@@ -11,6 +11,7 @@
 # - GStreamer's RTSP server (gst-rtsp-server, driven from Debian's python3 through
 #   PyGObject) for the RTSP tests, installed when missing: Debian packages no standalone
 #   RTSP server.
+# - openssl, which makes the certificate of the https stream tests' local server.
 # - MEDIAGUARD_REQUIRE_SERVICES and MEDIAGUARD_REQUIRE_BROWSER are set, so a test whose
 #   service is still missing fails instead of skipping: the run covers everything.
 # Installing needs root or sudo. Packages it installed stay installed.
@@ -46,6 +47,12 @@ if ! /usr/bin/python3 -I tests/live/rtsp_server.py --check; then
     as_root apt-get update -qq
     as_root apt-get install -y -qq --no-install-recommends python3-gi \
         gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+fi
+
+if ! command -v openssl >/dev/null; then
+    log "installing openssl for the https stream tests' certificate"
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq --no-install-recommends openssl
 fi
 
 # The cluster's state before this run ("online" or not), so only what was started here
