@@ -159,11 +159,18 @@ class _Clock:
     thumb: Thumbnail | None = None
     size: tuple[int, int] = (0, 0)
     decoded: int = 0
+    rebased_at: float = 0.0
 
     def rebase(self, expected: Fraction) -> None:
-        """A new connection: its first pts decides whether its clock carries on."""
+        """A new connection: its first pts decides whether its clock carries on.
+
+        ``expected`` is the stream time now; the wall time that passes before the
+        connection's first frame (opening, probing) is added to it then, so a source
+        whose own clock restarts is placed where the broadcast really is.
+        """
         self.origin = None
         self.expected = expected
+        self.rebased_at = time.monotonic()
         self.thumb = None
 
     def sample(self, frame: VideoFrame, time_base: Fraction) -> LiveSample | None:
@@ -200,7 +207,11 @@ class _Clock:
             self.first_pts, self.origin, self.offset = pts, pts, Fraction(0)
             return
         own = Fraction(pts - self.first_pts) * time_base
-        expected = self.expected if self.expected is not None else (self.last or Fraction(0))
+        if self.expected is not None:
+            opening = round((time.monotonic() - self.rebased_at) * 1000)
+            expected = self.expected + Fraction(opening, 1000)
+        else:
+            expected = self.last or Fraction(0)
         if self.last is not None and self.last < own <= expected + _CLOCK_SLACK:
             self.origin, self.offset = self.first_pts, Fraction(0)
         else:
