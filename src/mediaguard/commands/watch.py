@@ -62,7 +62,11 @@ def _status(event: StreamEvent, last_alert: StreamEvent | None) -> Text:
 
 def watch_command(
     url: Annotated[
-        str, typer.Argument(help="Stream URL: http(s) HLS or progressive, rtmp(s), rtsp.")
+        str,
+        typer.Argument(
+            help="Stream URL: http(s) HLS or progressive, rtmp(s), rtsp; or - for standard "
+            "input, or the path of a named pipe (an encoder writing MPEG-TS or FLV)."
+        ),
     ],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the JSONL events here.")

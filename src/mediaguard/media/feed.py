@@ -14,6 +14,8 @@ give up, record the gap) is :mod:`.live`'s.
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 import time
 from collections import deque
@@ -33,6 +35,7 @@ from mediaguard.media.video import pick_video_stream
 
 __all__ = [
     "DEFAULT_PORTS",
+    "LOCAL_SCHEMES",
     "SCHEMES",
     "Connection",
     "Egress",
@@ -82,14 +85,29 @@ class Egress(Protocol):
         ...
 
 
+#: Local live sources, which only the CLI and the library open (never the service):
+#: ``-`` is standard input, and a path that is a named pipe (``mkfifo``) is read as one.
+#: Either is read until its writer closes it, which is the end of the stream.
+LOCAL_SCHEMES: Final[Mapping[str, str]] = {"pipe": "pipe", "fifo": "file"}
+
+
 def check_stream_url(url: str) -> str:
     """The scheme of a stream URL mediaguard may open, refusing anything else.
+
+    ``-`` (standard input) is ``pipe`` and a named pipe's path is ``fifo``
+    (:data:`LOCAL_SCHEMES`).
 
     Raises:
         UnsupportedMedia: not a URL, a scheme that is not a stream protocol (``file:``,
             ``concat:``, ``data:`` and the like), or no host.
     """
-    if not isinstance(url, str) or len(url) > 2048 or any(ord(c) < 33 for c in url):
+    if not isinstance(url, str) or len(url) > 2048 or any(ord(c) < 32 for c in url):
+        raise UnsupportedMedia("stream URL: expected a URL of at most 2048 printable characters")
+    if url == "-":
+        return "pipe"
+    if _is_fifo(url):
+        return "fifo"
+    if " " in url:
         raise UnsupportedMedia("stream URL: expected a URL of at most 2048 printable characters")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -101,6 +119,13 @@ def check_stream_url(url: str) -> str:
     if not parts.hostname:
         raise UnsupportedMedia("stream URL: no host")
     return scheme
+
+
+def _is_fifo(path: str) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,10 +235,12 @@ class Connection(threading.Thread, Generic[T]):
         return self._cancelled.is_set()
 
     def _open(self) -> InputContainer:
-        scheme = urlsplit(self.url).scheme.lower()
+        scheme = check_stream_url(self.url)
         url, routed = (self.url, {}) if self._egress is None else self._egress.route(self.url)
+        if scheme == "pipe":
+            url = "pipe:0"
         options = {
-            "protocol_whitelist": SCHEMES[scheme],
+            "protocol_whitelist": SCHEMES.get(scheme) or LOCAL_SCHEMES[scheme],
             # Microseconds; FFmpeg's own guard on a network read, behind the watchdog.
             "rw_timeout": str(int(self._read_timeout * 1_000_000)),
         }

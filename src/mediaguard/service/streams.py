@@ -75,6 +75,8 @@ def check_stream_target(url: str, *, allow_private: bool) -> str:
     """
     try:
         scheme = check_stream_url(url)
+        if scheme not in DEFAULT_PORTS:  # stdin or a named pipe on the server's disk
+            raise UnsupportedMedia("stream URL: local pipes are watched with the CLI only")
         parts = urlsplit(url)
         port = parts.port or DEFAULT_PORTS[scheme]
     except (UnsupportedMedia, ValueError) as err:
