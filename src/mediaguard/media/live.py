@@ -237,7 +237,7 @@ class LiveStream:
         limits: VideoLimits | None = None,
         seed: int | None = None,
     ) -> None:
-        check_stream_url(url)
+        self._scheme = check_stream_url(url)
         self.url = url
         self.options = options or LiveOptions()
         sampling = self.options.sampling
@@ -322,7 +322,7 @@ class LiveStream:
         refuses, or sends nothing within the open timeout, has ended the stream, while
         one whose port refuses the connection (a restarting server) may come back.
         """
-        rtsp = self.url.lower().startswith("rtsp:")
+        rtsp = self._scheme == "rtsp"
         if rtsp and reason is None and conn.status == "ended" and not self._stop.is_set():
             return _RTSP_CLOSED
         return reason
