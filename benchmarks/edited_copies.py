@@ -201,11 +201,6 @@ def make_scanner(database: str, variants: str, *, pipeline: bool = False) -> Sca
     return Scanner(config, Policy.from_toml(text))
 
 
-def store_count(database: str) -> int:
-    with Store.open(database) as store:
-        return store.lists.count_entries()
-
-
 def pipeline_cost(photos: list[tuple[str, Image.Image]], padding: int, work: Path) -> None:
     """Per-image scan time of the default pipeline, exact against all, on a padded list.
 
@@ -232,7 +227,7 @@ def pipeline_cost(photos: list[tuple[str, Image.Image]], padding: int, work: Pat
                 "padded", (NewEntry("pdq", row.tobytes().hex()) for row in rows), batch_size=20_000
             )
             print(f"  padded {done + count:,} of {padding:,}", file=sys.stderr, end="\r")
-    padded = store_count(database)
+        padded = store.lists.count_entries()
     print(f"list of {padded:,} hashes ready in {time.perf_counter() - start:.0f} s")
     start = time.perf_counter()
     scanners = {v: make_scanner(database, v, pipeline=True) for v in ("exact", "all")}
