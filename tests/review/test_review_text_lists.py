@@ -196,6 +196,11 @@ def test_statement_of_a_text_decision_has_a_category_and_no_personal_data(
     assert "by a human reviewer" in facts
     published = json.dumps(statement)
     verdict = Verdict.model_validate_json(item.verdict_json)
-    assert any("345" in t.text for t in verdict.texts), "the phone number was read"
-    for private in ("phish.example", "http", "345", "678", "bitcoin", "BITCOIN", "poster"):
-        assert private not in published
+    read = [t.text for t in verdict.texts]
+    assert any("345" in text for text in read), "the phone number was read"
+    # Short digit runs such as "345" occur by chance in the statement's hex identifiers, so
+    # the phone number is looked for whole, spaced as printed and as bare digits.
+    digits = PHONE.replace(" ", "")
+    private = ("phish.example", "http", PHONE, "345 678", digits, "bitcoin", "BITCOIN", "poster")
+    for leaked in (*private, *read):
+        assert leaked not in published
