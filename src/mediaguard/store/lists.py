@@ -395,10 +395,10 @@ class HashListRepository:
         """Stream entries with an id above ``entry_id``, for incremental index updates.
 
         A caller remembers the largest id it has indexed and asks for what came after.
-        Removals are not reported here; rebuild or compare counts for those. On
-        PostgreSQL, ids are handed out before commit, so an entry committed late by a
-        concurrent import can carry an id below one already seen; run imports and index
-        updates from one process, or rebuild periodically, when that matters.
+        Removals are not reported here; rebuild or compare counts for those. Entry ids
+        commit in id order (every entry writer takes the store's entry-write lock before
+        inserting), so an entry committed late by a concurrent import is never below one
+        already seen.
 
         Raises:
             InvalidInputError: when ``entry_id`` or ``batch_size`` is invalid.
