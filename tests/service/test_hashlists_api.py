@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import httpx
+import numpy as np
 import pytest
 
+from mediaguard.service.runtime import ServiceRuntime
 from mediaguard.service.webhooks import SIGNATURE_HEADER, verify_signature
 
 from ._support import Keys, Receiver, event_of
@@ -187,3 +189,61 @@ def test_hostile_import_bodies_get_4xx_on_both_backends(client: httpx.Client, ke
         headers=Keys.auth(keys.lists),
     )
     assert created.status_code == 422
+
+
+def test_a_picture_added_over_http_matches_its_cropped_repost(
+    client: httpx.Client, keys: Keys, photos, runtime: ServiceRuntime
+) -> None:
+    assert _create(client, keys, name="tvec").status_code == 201
+    picture = photos.encode(photos.pixels("coffee"), "jpeg", quality=90)
+    added = client.post(
+        "/v1/hashlists/tvec/media?name=coffee.jpg",
+        files={"file": ("upload.jpg", picture)},
+        headers=Keys.auth(keys.lists),
+    )
+    assert added.status_code == 201, added.text
+    body = added.json()
+    assert len(body["entry_ids"]) == 3  # its PDQ, MD5 and SHA-256
+    assert body["crops_added"] >= 8
+    (record,) = [e for e in runtime.store.audit.audit_entries() if e.action.endswith("picture_add")]
+    every_key = runtime.store.keys.keys()
+    (lists_key,) = [k for k in every_key if k.id == keys.ids["lists"]]
+    assert record.actor == f"key:{lists_key.key_id}"
+
+    pixels = photos.pixels("coffee")
+    height, width = pixels.shape[:2]
+    cropped = pixels[height // 10 : height - height // 10, width // 10 : width - width // 10]
+    copy = photos.encode(cropped, "jpeg", quality=80)
+    verdict = client.post("/v1/scan", content=copy, headers=Keys.auth(keys.scan)).json()
+    assert verdict["decision"] == "block"
+    (match,) = [m for m in verdict["matches"] if m["signal"] == "pdq"]
+    assert match["external_id"] == "coffee.jpg"
+    assert "centre crop 10%" in match["variant"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "code"),
+    [
+        pytest.param("tvec", b"not a picture at all", 415, "unsupported_media", id="not-media"),
+        pytest.param("tvec", b"", 400, "empty_upload", id="empty"),
+        pytest.param("tvec", "flat", 400, "media_error", id="too-flat-to-hash"),
+        pytest.param("nope", b"\xff\xd8\xff", 404, "not_found", id="no-list"),
+    ],
+)
+def test_bad_pictures_are_refused_and_the_list_is_unchanged(
+    client: httpx.Client, keys: Keys, photos, path: str, body: bytes | str, status: int, code: str
+) -> None:
+    assert _create(client, keys, name="tvec").status_code == 201
+    if body == "flat":
+        body = photos.encode(np.full((300, 400, 3), 128, dtype=np.uint8), "png")
+    refused = client.post(
+        f"/v1/hashlists/{path}/media", content=body, headers=Keys.auth(keys.lists)
+    )
+    assert refused.status_code == status, refused.text
+    assert refused.json()["error"]["code"] == code
+    listed = client.get("/v1/hashlists/tvec", headers=Keys.auth(keys.lists)).json()
+    assert listed["entries"] == 0
+    scan_key = client.post(
+        f"/v1/hashlists/{path}/media", content=b"x", headers=Keys.auth(keys.scan)
+    )
+    assert scan_key.status_code == 403

@@ -1,9 +1,9 @@
 """Adding pictures themselves to a hash list, with the crops a repost may make of them.
 
 Why: PDQ does not survive a crop of more than about 2 %, and a crop cannot be undone
-from the reposted copy. When the list is given the picture (``hashlist add-media``,
-or a reviewer's "add to list"), mediaguard stores, besides the picture's own PDQ,
-MD5 and SHA-256, the PDQ hashes of the standard crops
+from the reposted copy. When the list is given the picture (``hashlist add-media``, or
+``POST /v1/hashlists/{name}/media`` on the service), mediaguard stores, besides the
+picture's own PDQ, MD5 and SHA-256, the PDQ hashes of the standard crops
 (:func:`mediaguard.signals.variants.standard_crops`) as entries derived from it, and a
 reduced copy of the picture so that a near-threshold match can be checked against it
 (:mod:`mediaguard.match.verify`). A match on a crop is reported as a match on the

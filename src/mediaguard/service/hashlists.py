@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from mediaguard.errors import MediaguardError
 from mediaguard.lists.hashlists import ImportReport, import_entries, import_file
+from mediaguard.lists.media import add_picture
 from mediaguard.match.formats import LineError, ListFormat
 from mediaguard.match.types import Entry, SignalType, parse_signal_type, parse_value
 from mediaguard.service.errors import ApiError
@@ -36,6 +37,7 @@ from mediaguard.service.schemas import (
     LineErrorPublic,
     LookupRequest,
     LookupResponse,
+    PictureAddedPublic,
 )
 from mediaguard.service.webhooks import enqueue_retro_matches
 
@@ -192,6 +194,20 @@ class _NoNul(io.TextIOBase):
 
     def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
         return self._inner.readline(-1 if size is None else size).replace("\x00", "\ufffd")
+
+
+def add_media(runtime: ServiceRuntime, name: str, data: bytes, label: str) -> PictureAddedPublic:
+    """List a picture itself, with its standard crops and a reduced copy (``hashlist add-media``).
+
+    Raises:
+        NotFoundError: when there is no such list (404).
+        MediaError: when the bytes are not a picture mediaguard reads, or too flat to
+            match (its typed 4xx).
+    """
+    runtime.store.lists.get_list(name)
+    added = add_picture(runtime.store, name, data, name=label, limits=runtime.scanner.config.limits)
+    _changed(runtime)
+    return PictureAddedPublic(entry_ids=list(added.entry_ids), crops_added=added.derived_added)
 
 
 def import_json(runtime: ServiceRuntime, name: str, data: bytes) -> ImportReportPublic:

@@ -335,6 +335,17 @@ class ImportReportPublic(_Output):
     events: list[str] = Field(description="Ids of the hashlist.retro_match events queued.")
 
 
+class PictureAddedPublic(_Output):
+    """What adding one picture to a list did."""
+
+    entry_ids: list[int] = Field(
+        description="The picture's own entries: its PDQ hash, MD5 and SHA-256, in that order."
+    )
+    crops_added: int = Field(
+        description="New PDQ hashes of standard crops of it, matched as the picture itself."
+    )
+
+
 class LookupRequest(_Input):
     """One hash to look up in every list (like HMA's /m/lookup)."""
 

@@ -17,7 +17,7 @@ from mediaguard.match.formats import ListFormat
 from mediaguard.match.types import SignalType
 from mediaguard.service import hashlists
 from mediaguard.service.deps import ListsKey, RuntimeDep
-from mediaguard.service.errors import ERROR_RESPONSES, ErrorResponse
+from mediaguard.service.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from mediaguard.service.routers._bodies import text_or_json_body
 from mediaguard.service.schemas import (
     HashListCreate,
@@ -26,8 +26,9 @@ from mediaguard.service.schemas import (
     ImportReportPublic,
     LookupRequest,
     LookupResponse,
+    PictureAddedPublic,
 )
-from mediaguard.service.uploads import receive
+from mediaguard.service.uploads import clean_name, receive
 
 router = APIRouter(tags=["hash lists"])
 
@@ -152,6 +153,35 @@ async def import_entries(
         )
     finally:
         path.unlink(missing_ok=True)
+
+
+@router.post(
+    "/v1/hashlists/{name}/media",
+    response_model=PictureAddedPublic,
+    status_code=201,
+    summary="List a picture itself, with the hashes of its standard crops",
+    responses={**ERROR_RESPONSES, **_NOT_FOUND},
+)
+async def add_media(
+    name: Name,
+    request: Request,
+    runtime: RuntimeDep,
+    principal: ListsKey,
+    label: Annotated[
+        str | None,
+        Query(alias="name", max_length=255, description="Kept as the entries' external id."),
+    ] = None,
+) -> PictureAddedPublic:
+    """Add one picture (raw body or a multipart `file`): its PDQ, MD5 and SHA-256, the
+    PDQ of standard crops, and a reduced copy that near-threshold matches are checked
+    against, so that a cropped repost of it matches. Lists only hold hashes otherwise.
+    """
+    await run_in_threadpool(runtime.store.lists.get_list, name)
+    upload = (await receive(request, limit=runtime.settings.max_scan_bytes))[0]
+    if upload.size == 0 or upload.data is None:
+        raise ApiError(400, "empty_upload", "the upload is empty")
+    data, source = upload.data, clean_name(label, upload.name)
+    return await run_in_threadpool(hashlists.add_media, runtime, name, data, source)
 
 
 @router.post(
