@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -9,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from mediaguard.commands.service import main
-from mediaguard.service.retention import prune
+from mediaguard.service.retention import prune, run_schedule
 from mediaguard.service.spool import Spool
 from mediaguard.store import Store
 from mediaguard.store.base import utcnow
@@ -81,6 +82,22 @@ def _seed(store: Store, spool: Spool) -> dict[str, Any]:
         )
     )  # fmt: skip
     ids["review_item"] = item.id
+    # A decision taken long ago, and appealed: both must outlive every prune.
+    decided = store.review.enqueue(
+        NewReviewItem(
+            source="old.jpg", sha256="1" * 64, media_kind="image",
+            machine_decision="review", categories=("sexual",), lists=(), priority=1,
+            verdict_json="{}",
+        )
+    )  # fmt: skip
+    alice = store.reviewers.create_reviewer("alice", "a long enough password")
+    decision = store.review.decide(decided.id, alice, action="remove", reason_code="sexual_content")
+    with store.db.begin() as conn:
+        conn.execute(
+            update(Decision).where(Decision.id == decision.id).values(created_at=now - OLD)
+        )
+    ids["decided_item"], ids["decision"] = decided.id, decision.id
+    ids["appeal"] = store.review.appeal(decision.id, "the uploader says it is a medical photo").id
     return ids
 
 
@@ -130,7 +147,9 @@ def test_prune_removes_only_what_is_old_and_done(database_url: str, tmp_path: Pa
         assert records[-1].data["jobs"] == 1
         assert records[-1].data["spooled"] == 1
         assert records[-1].data["buckets"] == 1
-        assert _count(store, Decision) == 0
+        assert [d.id for d in store.review.decisions_for(ids["decided_item"])] == [ids["decision"]]
+        assert _count(store, Decision) == 1
+        assert store.review.get_appeal(ids["appeal"]).decision_id == ids["decision"]
         assert store.audit.verify_audit().first_bad_seq is None
 
 
@@ -168,3 +187,37 @@ def test_db_prune_dry_run_from_the_cli(
     assert "pruned" in capsys.readouterr().out
     with Store.open(database_url) as store:
         assert _count(store, ScannedItem) == 1
+
+
+def test_the_worker_schedule_prunes_each_period_until_stopped(
+    database_url: str, tmp_path: Path
+) -> None:
+    period_s = 0.3
+    settings = make_settings(
+        database_url, tmp_path / "data", retention={"prune_every_hours": period_s / 3600}
+    )
+    with Store.open(database_url) as store:
+        store.upgrade()
+        ids = _seed(store, Spool(settings.resolved_data_dir() / "spool"))
+        stop = threading.Event()
+        worker = threading.Thread(target=run_schedule, args=(store, settings, stop))
+        worker.start()
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and len(_prune_records(store)) < 2:
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            worker.join(10)
+        assert not worker.is_alive()  # a stop ends the wait at once, not after a period
+        runs = _prune_records(store)
+        assert len(runs) >= 2  # it runs again after each period
+        assert not any(r.data["dry_run"] for r in runs)
+        assert runs[0].data["jobs"] == 1
+        assert runs[1].data["jobs"] == 0  # nothing old was left for the second run
+        with store.db.connect() as conn:
+            assert ids["old_done"] not in set(conn.execute(select(Job.id)).scalars())
+
+
+def _prune_records(store: Store) -> list[Any]:
+    return [r for r in store.audit.audit_entries() if r.action == "retention.prune"]
