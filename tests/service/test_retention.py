@@ -209,7 +209,7 @@ def test_the_worker_schedule_prunes_each_period_until_stopped(
         finally:
             stop.set()
             worker.join(10)
-        assert not worker.is_alive()  # a stop ends the wait at once, not after a period
+        assert not worker.is_alive()  # the stop is honoured
         runs = _prune_records(store)
         assert len(runs) >= 2  # it runs again after each period
         assert not any(r.data["dry_run"] for r in runs)
