@@ -179,17 +179,19 @@ class Segment:
             rows[n0:] |= np.take(self.perm_hi.reshape(-1), rest).astype(np.int64) << 16
         del pos, rest
         cand = np.take(self.codes64, rows, axis=0)
-        if b == 1:
-            cand ^= q64[0]
-            qidx = None
-        else:
-            qseg = np.broadcast_to(np.arange(b, dtype=np.int64)[None, :, None], (CHUNKS, b, p))
-            qidx = np.repeat(qseg.reshape(-1), lens)
-            cand ^= np.take(q64, qidx, axis=0)
+        # Each candidate is XOR'd with its query's words repeated to the candidates' own
+        # shape: broadcasting one 4-word row instead runs numpy's loop 4 words at a time,
+        # about 3x slower. Candidates come in (chunk, query) segments.
+        segments = lens.reshape(CHUNKS * b, p).sum(axis=1)
+        cand ^= np.repeat(np.tile(q64, (CHUNKS, 1)), segments, axis=0)
         dist = popcount_rows(cand)
         keep = np.flatnonzero(dist <= radius)
         hit_rows = rows[keep]
-        hit_q = np.zeros(keep.size, dtype=np.int64) if qidx is None else qidx[keep]
+        if b == 1:
+            hit_q = np.zeros(keep.size, dtype=np.int64)
+        else:
+            segment = np.searchsorted(np.cumsum(segments), keep, side="right")
+            hit_q = (segment % b).astype(np.int64)
         hit_d = dist[keep].astype(np.int64)
         if self.n_dead and hit_rows.size:
             alive = ~self.dead[hit_rows]
