@@ -1,8 +1,10 @@
 """Persistent storage: one :class:`Store` facade over a repository per aggregate.
 
 Design note: callers see one narrow :class:`Store` whose attributes are the repositories
-(``store.lists``, ``store.items``, ``store.keys``, ``store.jobs``, ``store.webhooks``,
-``store.reviewers``, ``store.review``, ``store.audit``) and frozen value types; the ORM
+(``store.lists``, ``store.list_media``, ``store.items``, ``store.keys``, ``store.limits``,
+``store.jobs``, ``store.webhooks``, ``store.reviewers``, ``store.review``,
+``store.audit``, ``store.retention``, ``store.exchanges``, ``store.streams``) and frozen
+value types; the ORM
 models and Alembic migrations behind it are private to this package. SQLite is the
 default and PostgreSQL the production backend; both run the same code and the same
 contract tests. Importing this package builds no engine and touches no database.
