@@ -9,6 +9,7 @@ import pdqhash
 import pytest
 from PIL import Image
 
+from mediaguard.signals import variants
 from mediaguard.signals.hashes import MIN_PDQ_QUALITY
 from mediaguard.signals.variants import MAX_VARIANTS, Level, Region, regions
 from signals.edits import captioned, framed, screenshot
@@ -127,3 +128,16 @@ def test_a_collage_of_a_hundred_tiles_stays_bounded(photos: Any) -> None:
     found = regions(grid, Level.ALL)
 
     _check(found, *grid.shape[:2])
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 8, 255, 256])
+def test_band_colour_and_line_steps_equal_numpys_own(width: int) -> None:
+    rng = np.random.default_rng(width)
+    lines = rng.integers(0, 256, (6, width, 3), dtype=np.uint8)
+    assert np.array_equal(
+        variants._median_colour(lines[0]), np.median(lines[0], axis=0).astype(np.int16)
+    )
+    wide = lines.astype(np.int16)
+    assert np.array_equal(
+        variants._line_steps(wide), np.abs(np.diff(wide, axis=0)).mean(axis=(1, 2))
+    )

@@ -109,6 +109,25 @@ def _plain(lines: npt.NDArray[np.uint8], ground: npt.NDArray[np.int16]) -> npt.N
     return np.asarray(np.count_nonzero(near, axis=1) / lines.shape[1] >= _PLAIN_SHARE)
 
 
+def _median_colour(line: npt.NDArray[np.uint8]) -> npt.NDArray[np.int16]:
+    """The per-channel median of one line's pixels, rounded down (``np.median`` then
+    truncated, computed on integers: this runs for every band looked for)."""
+    ordered = np.sort(line, axis=0).astype(np.int16)
+    middle = int(ordered.shape[0]) // 2
+    low = ordered[middle if ordered.shape[0] % 2 else middle - 1]
+    return np.asarray((low + ordered[middle]) // 2, dtype=np.int16)
+
+
+def _line_steps(lines: npt.NDArray[np.int16]) -> npt.NDArray[np.float64]:
+    """Mean absolute difference between each pair of neighbouring lines.
+
+    The line's pixels are flattened to one axis first: a sum of integers is exact in
+    float64, so this equals the mean over both axes, which numpy reduces more slowly.
+    """
+    flat = lines.reshape(lines.shape[0], -1)
+    return np.asarray(np.abs(np.diff(flat, axis=0)).mean(axis=1))
+
+
 def _band(lines: npt.NDArray[np.uint8], extent: int, *, gaps: bool) -> int:
     """Depth of the border (``gaps=False``) or caption band from the first line inward.
 
@@ -117,7 +136,7 @@ def _band(lines: npt.NDArray[np.uint8], extent: int, *, gaps: bool) -> int:
         extent: the frame's full extent across the band, which scales a text line.
     """
     n = int(lines.shape[0])
-    ground = np.median(lines[0], axis=0).astype(np.int16)
+    ground = _median_colour(lines[0])
     # The outermost line alone decides whether there is a band; most photos have none,
     # so the other lines are compared only when it is plain.
     if not _plain(lines[:1], ground)[0]:
@@ -136,7 +155,7 @@ def _band(lines: npt.NDArray[np.uint8], extent: int, *, gaps: bool) -> int:
     # starts at the sharpest step within one text line of the last plain line.
     window = lines[last : min(n, last + longest + 1)].astype(np.int16)
     if window.shape[0] > 2:
-        steps = np.abs(np.diff(window, axis=0)).mean(axis=(1, 2))
+        steps = _line_steps(window)
         best = int(np.argmax(steps))
         if steps[best] > _SEAM_STRENGTH * (float(np.median(steps)) + 1.0):
             return last + best + 1
@@ -204,7 +223,7 @@ def _seam(lines: npt.NDArray[np.uint8]) -> int:
     60% is taken when it stands well clear of the typical step.
     """
     n = int(lines.shape[0])
-    steps = np.abs(np.diff(lines.astype(np.int16), axis=0)).mean(axis=(1, 2))
+    steps = _line_steps(lines.astype(np.int16))
     low, high = int(n * 0.2), int(n * 0.8)
     window = steps[low:high]
     if window.size == 0:
