@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -126,6 +126,21 @@ DatabaseOption = Annotated[
         help="Database URL (default: the settings file's, else SQLite in the data directory).",
     ),
 ]
+#: ``--database`` of the commands that take no settings file (hash, term and URL lists).
+ListDatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        envvar="MEDIAGUARD_DATABASE_URL",
+        help="Database URL (default: SQLite in the data directory).",
+    ),
+]
+#: What a command needs of the database's schema when it opens the store: ``as-is`` for
+#: the commands that look at it themselves (``db upgrade``, ``db current``); ``current``
+#: refuses a schema this version does not expect (run ``mediaguard db upgrade``);
+#: ``embedded`` creates and migrates the embedded SQLite database on first use, so the
+#: list commands work on a fresh machine, and refuses any other database that is stale.
+SchemaNeed = Literal["as-is", "current", "embedded"]
 
 
 def service_settings(path: Path | None, **overrides: object) -> ServiceSettings:
@@ -145,10 +160,30 @@ def service_settings(path: Path | None, **overrides: object) -> ServiceSettings:
     return ServiceSettings.load(path, **given)
 
 
-def open_store(settings_file: Path | None, database: str | None) -> Store:
-    """Open the store that ``--database`` names, else the one the settings file names."""
+def open_store(
+    settings_file: Path | None, database: str | None, *, schema: SchemaNeed = "as-is"
+) -> Store:
+    """Open the store that ``--database`` names, else the one the settings file names.
+
+    Every command opens its store here, so each finds the same database from the same
+    options and gets the same typed error for a stale schema (see :data:`SchemaNeed`).
+    """
     from mediaguard.store import Store
 
     if database is None and settings_file is not None:
         database = service_settings(settings_file).resolved_database_url()
-    return Store.open(database)
+    store = Store.open(database)
+    try:
+        if schema == "embedded" and store.dialect == "sqlite":
+            store.upgrade()
+        elif schema != "as-is":
+            store.check_current()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def open_list_store(database: str | None) -> Store:
+    """The store of the hash, term and URL list commands (``schema="embedded"``)."""
+    return open_store(None, database, schema="embedded")

@@ -20,6 +20,7 @@ from mediaguard.commands.context import (
     DatabaseOption,
     SettingsOption,
     fail,
+    open_store,
     run,
     service_settings,
     stderr,
@@ -35,14 +36,11 @@ exchanges_app = typer.Typer(
 @exchanges_app.command("status")
 def status(settings_file: SettingsOption = None, database: DatabaseOption = None) -> None:
     """Each configured exchange: kind, list, schedule, last fetch, cursor and last error."""
-    from mediaguard.store import Store
-
     settings = service_settings(settings_file, database_url=database)
     table = Table(title="hash exchanges")
     for column in ("name", "kind", "list", "every", "fetches", "last fetch", "cursor", "error"):
         table.add_column(column)
-    with Store.open(settings.resolved_database_url()) as store:
-        store.check_current()
+    with open_store(None, settings.resolved_database_url(), schema="current") as store:
         repo = store.exchanges
         for exchange in settings.exchanges:
             state = repo.status(exchange.name)

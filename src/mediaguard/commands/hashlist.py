@@ -23,7 +23,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mediaguard.commands.context import EXIT_USAGE, fail, stderr
+from mediaguard.commands.context import (
+    EXIT_USAGE,
+    ListDatabaseOption,
+    fail,
+    open_list_store,
+    stderr,
+)
 from mediaguard.errors import ConfigError
 from mediaguard.lists.hashlists import ImportReport, ListMatcher, export_file, import_file
 from mediaguard.lists.media import MediaAdded, add_files
@@ -40,25 +46,6 @@ app = typer.Typer(
 )
 _out = Console()
 
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        envvar="MEDIAGUARD_DATABASE_URL",
-        help="Database URL (default: SQLite in the data directory).",
-    ),
-]
-
-
-def open_store(url: str | None) -> Store:
-    """Open the store; the embedded SQLite database is created and migrated on first use."""
-    store = Store.open(url)
-    if store.dialect == "sqlite":
-        store.upgrade()
-    else:
-        store.check_current()
-    return store
-
 
 @app.command("create")
 def create(
@@ -72,10 +59,10 @@ def create(
     pdq_distance: Annotated[
         int, typer.Option(min=0, max=64, help="PDQ match radius for this list (Meta: 31).")
     ] = 31,
-    database: DatabaseOption = None,
+    database: ListDatabaseOption = None,
 ) -> None:
     """Create an empty hash list."""
-    with open_store(database) as store:
+    with open_list_store(database) as store:
         info = store.lists.create_list(
             name, category, action.value, source=source, description=description,
             pdq_distance=pdq_distance,
@@ -84,9 +71,9 @@ def create(
 
 
 @app.command("ls")
-def list_lists(database: DatabaseOption = None) -> None:
+def list_lists(database: ListDatabaseOption = None) -> None:
     """List every hash list with its entry count."""
-    with open_store(database) as store:
+    with open_list_store(database) as store:
         table = Table(title="hash lists")
         for column in ("name", "category", "action", "pdq distance", "entries", "source"):
             table.add_column(column)
@@ -99,9 +86,9 @@ def list_lists(database: DatabaseOption = None) -> None:
 
 
 @app.command("show")
-def show(name: str, database: DatabaseOption = None) -> None:
+def show(name: str, database: ListDatabaseOption = None) -> None:
     """Show one list: its settings and entries per hash type."""
-    with open_store(database) as store:
+    with open_list_store(database) as store:
         info = store.lists.get_list(name)
         counts = {s.value: store.lists.count_entries(name, s.value) for s in SignalType}
     table = Table(title=f"hash list {info.name}", show_header=False)
@@ -118,10 +105,10 @@ def show(name: str, database: DatabaseOption = None) -> None:
 def remove(
     name: str,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-    database: DatabaseOption = None,
+    database: ListDatabaseOption = None,
 ) -> None:
     """Delete a list and all its entries."""
-    with open_store(database) as store:
+    with open_list_store(database) as store:
         count = store.lists.count_entries(name)
         if not yes and not typer.confirm(f"delete list {name!r} and its {count} entries?"):
             raise typer.Exit(EXIT_USAGE)
@@ -199,7 +186,7 @@ def import_command(
     retro: Annotated[
         bool, typer.Option("--retro/--no-retro", help="Report past items that now match.")
     ] = True,
-    database: DatabaseOption = None,
+    database: ListDatabaseOption = None,
 ) -> None:
     """Import hashes into a list, streaming; report bad lines and retroactive matches.
 
@@ -218,7 +205,7 @@ def import_command(
         TextColumn("[bold]importing"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
         console=stderr, transient=True, disable=not stderr.is_terminal,
     )  # fmt: skip
-    with raw, progress, open_store(database) as store:
+    with raw, progress, open_list_store(database) as store:
         task = progress.add_task("import", total=path.stat().st_size)
         counting = io.BufferedReader(_Counting(raw, progress, task))
         text = io.TextIOWrapper(counting, encoding="utf-8", errors="replace", newline="")
@@ -244,10 +231,10 @@ def export_command(
             help="Also export the hashes of the standard crops stored with added pictures.",
         ),
     ] = False,
-    database: DatabaseOption = None,
+    database: ListDatabaseOption = None,
 ) -> None:
     """Export a list in one of the import formats (pictures' crops only with --with-crops)."""
-    with open_store(database) as store:
+    with open_list_store(database) as store:
         if path is None:
             count = export_file(store, name, sys.stdout, fmt, with_crops=with_crops)
         else:
@@ -260,7 +247,7 @@ def export_command(
 def add_media(
     name: Annotated[str, typer.Argument(help="The list.")],
     files: Annotated[list[Path], typer.Argument(help="Pictures to list.")],
-    database: DatabaseOption = None,
+    database: ListDatabaseOption = None,
 ) -> None:
     """Add pictures themselves: their PDQ, MD5 and SHA-256, and the PDQ of standard crops.
 
@@ -281,7 +268,7 @@ def add_media(
                 f"{outcome.added.derived_added} crop hashes"
             )
 
-    with open_store(database) as store:
+    with open_list_store(database) as store:
         results = add_files(store, name, files, on_file=report)
     if any(r.added is None for r in results):
         raise typer.Exit(EXIT_LINES_REJECTED)
@@ -322,12 +309,12 @@ def lookup(
             "either SHA-256 or PDQ, so they need --type.",
         ),
     ] = None,
-    database: DatabaseOption = None,
+    database: ListDatabaseOption = None,
 ) -> None:
     """Which list entries a hash matches (PDQ within each list's distance)."""
     kind = parse_signal_type(signal if signal is not None else lookup_type(value))
     normalised = parse_value(kind, value)
-    with open_store(database) as store:
+    with open_list_store(database) as store:
         matches = ListMatcher(store, record=False).lookup(kind, normalised)
     table = Table(title=f"{len(matches)} match(es)")
     for column in ("list", "category", "signal", "distance", "entry", "external id"):

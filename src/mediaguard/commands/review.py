@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -35,7 +33,6 @@ from mediaguard.commands.context import (
 from mediaguard.dsa import StatementError, batches, load_reasons
 from mediaguard.errors import ConfigError
 from mediaguard.review.statements import statement_for
-from mediaguard.store import Store
 
 EXIT_TAMPERED = 1
 
@@ -50,16 +47,6 @@ dsa_app = typer.Typer(
     no_args_is_help=True,
 )
 _out = Console()
-
-
-@contextmanager
-def _current_store(settings_file: Path | None, database: str | None) -> Iterator[Store]:
-    store = open_store(settings_file, database)
-    try:
-        store.check_current()
-        yield store
-    finally:
-        store.close()
 
 
 def _day(value: str) -> datetime:
@@ -98,7 +85,7 @@ def reviewers_add(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with _current_store(settings_file, database) as store:
+    with open_store(settings_file, database, schema="current") as store:
         info = store.reviewers.create_reviewer(username, password)
     stderr.print(f"created reviewer {info.username!r}; log in at /review/login")
 
@@ -106,7 +93,7 @@ def reviewers_add(
 @reviewers_app.command("ls")
 def reviewers_ls(settings_file: SettingsOption = None, database: DatabaseOption = None) -> None:
     """List reviewer accounts."""
-    with _current_store(settings_file, database) as store:
+    with open_store(settings_file, database, schema="current") as store:
         accounts = store.reviewers.reviewers()
     table = Table("username", "created", "status")
     for info in accounts:
@@ -122,7 +109,7 @@ def reviewers_disable(
     database: DatabaseOption = None,
 ) -> None:
     """Disable an account and end its sessions; its past decisions stay attributed to it."""
-    with _current_store(settings_file, database) as store:
+    with open_store(settings_file, database, schema="current") as store:
         store.reviewers.disable_reviewer(username)
     stderr.print(f"disabled reviewer {username!r}")
 
@@ -152,7 +139,7 @@ def audit_verify(
 ) -> None:
     """Check every record's hash and link; name the first edited, missing or moved one."""
     anchors = dict(_anchor(value) for value in anchor or [])
-    with _current_store(settings_file, database) as store:
+    with open_store(settings_file, database, schema="current") as store:
         report = store.audit.verify_audit(anchors)
     if not report.ok:
         problem = escape(report.problem or "")
@@ -179,7 +166,7 @@ def audit_export(
     """Write the audit records as JSON Lines, in order, with their hashes."""
     start = _since(since)
     count = 0
-    with _current_store(settings_file, database) as store:
+    with open_store(settings_file, database, schema="current") as store:
         sink = out.open("w", encoding="utf-8") if out else sys.stdout
         try:
             for entry in store.audit.audit_entries(start):
@@ -217,7 +204,7 @@ def dsa_export(
     if reasons_file is None and settings_file is not None:
         reasons_file = service_settings(settings_file).review_reasons
     reasons = load_reasons(reasons_file)
-    with _current_store(settings_file, database) as store:
+    with open_store(settings_file, database, schema="current") as store:
         decided = store.review.decisions_since(start)
     statements: list[dict[str, object]] = []
     for decision, item in track(decided, description="statements", console=stderr):

@@ -39,7 +39,7 @@ from mediaguard.commands.context import (
     stderr,
 )
 from mediaguard.errors import ConfigError
-from mediaguard.store import SchemaError, Store
+from mediaguard.store import SchemaError
 
 if TYPE_CHECKING:
     from mediaguard.engines.ray_workers import RayJobWorkers
@@ -70,8 +70,7 @@ def _configure_logging(level: str) -> None:
 
 def _check_schema(settings: ServiceSettings) -> str:
     """Refuse a stale schema; return the database URL as shown (password hidden)."""
-    with Store.open(settings.resolved_database_url()) as store:
-        store.check_current()
+    with open_store(None, settings.resolved_database_url(), schema="current") as store:
         return store.url
 
 
@@ -272,8 +271,7 @@ def keys_create(
     from mediaguard.service.errors import ApiError
 
     limit = _rate_limit(rate_limit)
-    with open_store(settings_file, database) as store:
-        store.check_current()
+    with open_store(settings_file, database, schema="current") as store:
         try:
             info, token = create_key(
                 store.keys, scopes.split(","), name=name, rate_limit_per_minute=limit
@@ -295,8 +293,7 @@ def keys_revoke(
 ) -> None:
     """Revoke a key at once; its jobs and delivery logs are kept."""
 
-    with open_store(settings_file, database) as store:
-        store.check_current()
+    with open_store(settings_file, database, schema="current") as store:
         info = store.keys.revoke_key(key_id)
     stderr.print(f"revoked key {info.key_id}")
 
@@ -305,8 +302,7 @@ def keys_revoke(
 def keys_ls(settings_file: SettingsOption = None, database: DatabaseOption = None) -> None:
     """List keys: id, name, scopes, rate limit, created, revoked."""
 
-    with open_store(settings_file, database) as store:
-        store.check_current()
+    with open_store(settings_file, database, schema="current") as store:
         keys = store.keys.keys()
     table = Table(title="API keys")
     for column in ("key id", "name", "scopes", "rate limit", "created", "revoked"):

@@ -22,8 +22,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mediaguard.commands.context import EXIT_USAGE, fail, stderr
-from mediaguard.commands.hashlist import EXIT_LINES_REJECTED, DatabaseOption, open_store
+from mediaguard.commands.context import (
+    EXIT_USAGE,
+    ListDatabaseOption,
+    fail,
+    open_list_store,
+    stderr,
+)
+from mediaguard.commands.hashlist import EXIT_LINES_REJECTED
 from mediaguard.lists.termlists import (
     TextImportReport,
     TextListFormat,
@@ -83,19 +89,19 @@ def build_app(kind: str) -> typer.Typer:
         ] = ListAction.REVIEW,
         source: Annotated[str, typer.Option(help="Where the list comes from.")] = "",
         description: Annotated[str, typer.Option(help="Free text.")] = "",
-        database: DatabaseOption = None,
+        database: ListDatabaseOption = None,
     ) -> None:
         """Create an empty list."""
-        with open_store(database) as store:
+        with open_list_store(database) as store:
             info = TextListStore(store).create_list(
                 name, kind, category, action.value, source=source, description=description
             )
         stderr.print(f"created {noun} {info.name!r} ({info.category}, action {info.action})")
 
     @app.command("ls")
-    def list_lists(database: DatabaseOption = None) -> None:
+    def list_lists(database: ListDatabaseOption = None) -> None:
         """List every list of this kind with its entry count."""
-        with open_store(database) as store:
+        with open_list_store(database) as store:
             lists = TextListStore(store)
             table = Table(title=f"{kind} lists")
             for column in ("name", "category", "action", "entries", "source"):
@@ -109,10 +115,10 @@ def build_app(kind: str) -> typer.Typer:
     def show(
         name: str,
         entries: Annotated[bool, typer.Option("--entries", help="Also print every entry.")] = False,
-        database: DatabaseOption = None,
+        database: ListDatabaseOption = None,
     ) -> None:
         """Show one list: its settings, entry count and (with --entries) its entries."""
-        with open_store(database) as store:
+        with open_list_store(database) as store:
             lists = TextListStore(store)
             info = lists.get_list(name, kind)
             count = lists.count_entries(name)
@@ -131,11 +137,11 @@ def build_app(kind: str) -> typer.Typer:
     def add(
         name: str,
         values: Annotated[list[str], typer.Argument(help=f"Entries: {_ENTRIES[kind]}.")],
-        database: DatabaseOption = None,
+        database: ListDatabaseOption = None,
     ) -> None:
         """Add entries given on the command line; a bad one stops the command (exit 2)."""
         parsed = [parse_entry(kind, value) for value in values]
-        with open_store(database) as store:
+        with open_list_store(database) as store:
             result = TextListStore(store).add_entries(name, parsed)
         stderr.print(f"{noun} {name!r}: {result.added} added, {result.duplicates} present")
 
@@ -143,11 +149,11 @@ def build_app(kind: str) -> typer.Typer:
     def remove_entries(
         name: str,
         values: Annotated[list[str], typer.Argument(help="Entries, written as for add.")],
-        database: DatabaseOption = None,
+        database: ListDatabaseOption = None,
     ) -> None:
         """Remove entries (normalised as add does, so any spelling of one finds it)."""
         normal = [parse_entry(kind, value).value for value in values]
-        with open_store(database) as store:
+        with open_list_store(database) as store:
             removed = TextListStore(store).remove_entries(name, normal)
         stderr.print(f"{noun} {name!r}: {removed} removed")
 
@@ -155,10 +161,10 @@ def build_app(kind: str) -> typer.Typer:
     def delete(
         name: str,
         yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-        database: DatabaseOption = None,
+        database: ListDatabaseOption = None,
     ) -> None:
         """Delete a list and all its entries."""
-        with open_store(database) as store:
+        with open_list_store(database) as store:
             lists = TextListStore(store)
             lists.get_list(name, kind)
             count = lists.count_entries(name)
@@ -175,7 +181,7 @@ def build_app(kind: str) -> typer.Typer:
             TextListFormat | None,
             typer.Option("--format", help="plain or csv; detected from the first line."),
         ] = None,
-        database: DatabaseOption = None,
+        database: ListDatabaseOption = None,
     ) -> None:
         """Import entries from a file; report every bad line with its number.
 
@@ -188,7 +194,7 @@ def build_app(kind: str) -> typer.Typer:
             stream = path.open(encoding="utf-8", errors="replace", newline="")
         except OSError as err:
             fail(f"cannot read {path}: {err.strerror or err}")
-        with stream, open_store(database) as store:
+        with stream, open_list_store(database) as store:
             lists = TextListStore(store)
             lists.get_list(name, kind)
             report = import_file(lists, name, stream, fmt=fmt)
@@ -203,10 +209,10 @@ def build_app(kind: str) -> typer.Typer:
         fmt: Annotated[
             TextListFormat, typer.Option("--format", help="plain or csv.")
         ] = TextListFormat.PLAIN,
-        database: DatabaseOption = None,
+        database: ListDatabaseOption = None,
     ) -> None:
         """Export a list in a format that imports back as the same entries."""
-        with open_store(database) as store:
+        with open_list_store(database) as store:
             lists = TextListStore(store)
             lists.get_list(name, kind)
             if path is None:
