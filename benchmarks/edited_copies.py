@@ -27,6 +27,7 @@ Needs threatexchange (anchor) and scikit-image; prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import os
 import statistics
@@ -197,7 +198,7 @@ def make_scanner(database: str, variants: str, *, pipeline: bool = False) -> Sca
     text = f'name = "bench"\nversion = "1"\nmatch_variants = "{variants}"\n'
     config = ScanConfig(hashlists=True, database_url=database, record=False)
     if not pipeline:
-        config = config.model_copy(update={"detectors": ()})
+        config = dataclasses.replace(config, detectors=())
     return Scanner(config, Policy.from_toml(text))
 
 
