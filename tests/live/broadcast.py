@@ -7,6 +7,8 @@ with a little motion so the encoder sends real inter frames. Formats:
 
 * ``hls``: an HLS playlist and one-second segments in ``--out`` (an HTTP server serves it);
 * ``mpegts``: one growing MPEG-TS file ``--out/live.ts``, flushed packet by packet;
+* ``flv`` and ``fmp4``: one growing FLV (``live.flv``) or fragmented MP4 (``live.mp4``,
+  a fragment per keyframe) file, as HTTP-FLV and low-latency MP4 origins serve them;
 * ``rtmp``: publish FLV to ``--url`` (a listener must be waiting there);
 * ``rtp``: send H.264 in RTP to ``--url`` (``rtp://127.0.0.1:PORT``), as a camera's encoder
   feeds its RTSP server (``rtsp_server.py``); nothing needs to listen, UDP is just sent.
@@ -28,6 +30,17 @@ import av
 import numpy as np
 from PIL import Image
 
+#: The progressive formats: the growing file each writes in ``--out``, its muxer and options.
+PROGRESSIVE = {
+    "mpegts": ("live.ts", "mpegts", {"flush_packets": "1"}),
+    "flv": ("live.flv", "flv", {"flush_packets": "1"}),
+    "fmp4": (
+        "live.mp4",
+        "mp4",
+        {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"},
+    ),
+}
+
 PHOTOS = {
     "astronaut": ("skimage.data", "astronaut.png"),
     "camera": ("skimage.data", "camera.png"),
@@ -47,7 +60,7 @@ def picture(name: str, width: int, height: int) -> np.ndarray:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--format", choices=("hls", "mpegts", "rtmp", "rtp"), required=True)
+    parser.add_argument("--format", choices=("hls", *PROGRESSIVE, "rtmp", "rtp"), required=True)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--url")
     parser.add_argument("--schedule", required=True)
@@ -61,9 +74,9 @@ def main() -> int:
     if args.format == "hls":
         target: str = str(args.out / "index.m3u8")
         out = av.open(target, "w", format="hls", options={"hls_time": "1", "hls_list_size": "0"})
-    elif args.format == "mpegts":
-        target = str(args.out / "live.ts")
-        out = av.open(target, "w", format="mpegts", options={"flush_packets": "1"})
+    elif args.format in PROGRESSIVE:
+        name, muxer, options = PROGRESSIVE[args.format]
+        out = av.open(str(args.out / name), "w", format=muxer, options=options)
     elif args.format == "rtp":
         out = av.open(args.url, "w", format="rtp")
     else:  # the listener may not be up yet: retry for a few seconds
@@ -101,7 +114,7 @@ def main() -> int:
     for packet in stream.encode():
         out.mux(packet)
     out.close()
-    if args.format == "mpegts":  # the origin answers 404 from now on
+    if args.format in PROGRESSIVE:  # the origin ends the download, then answers 404
         (args.out / "live.done").touch()
     return 0
 

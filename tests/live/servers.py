@@ -25,6 +25,8 @@ from typing import Any
 
 BROADCAST = Path(__file__).with_name("broadcast.py")
 _TS_PACKET = 188
+#: The growing files a broadcast writes (``broadcast.py``), served live, and their types.
+_LIVE_TYPES = {"live.ts": "video/mp2t", "live.flv": "video/x-flv", "live.mp4": "video/mp4"}
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -38,8 +40,9 @@ class _Handler(SimpleHTTPRequestHandler):
         if self.server.stall.is_set():
             self._hold()
             return
-        if self.path.split("?")[0] == "/live.ts":
-            live = Path(self.directory) / "live.ts"
+        name = self.path.split("?")[0].lstrip("/")
+        if name in _LIVE_TYPES:
+            live = Path(self.directory) / name
             if live.with_suffix(".done").exists():
                 self.send_error(404, "the broadcast has ended")
                 return
@@ -53,31 +56,58 @@ class _Handler(SimpleHTTPRequestHandler):
         self.close_connection = True
 
     def _follow(self, path: Path) -> None:
+        """Send a growing file as it grows, as a live origin does.
+
+        MPEG-TS is joined at the live edge and sent without a length, ending when the
+        connection closes: FFmpeg reads that end as a dropped connection (so these tests
+        see reconnects, and the 404 that follows the broadcast's end). FLV and MP4 need
+        their header first, so they are sent from the start, in HTTP/1.1 chunks as
+        HTTP-FLV and low-latency MP4 origins send them: the last chunk (length 0) after
+        the broadcast is done is the end of the stream, which FFmpeg then reads to its
+        last frame.
+        """
         deadline = time.monotonic() + 10
         while not path.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+        chunked = path.suffix != ".ts"
+        if chunked:
+            self.protocol_version = "HTTP/1.1"
         self.send_response(200)
-        self.send_header("Content-Type", "video/mp2t")
+        self.send_header("Content-Type", _LIVE_TYPES[path.name])
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        self.close_connection = True
         with path.open("rb") as fh:
-            fh.seek((path.stat().st_size // _TS_PACKET) * _TS_PACKET)
+            if not chunked:
+                fh.seek((path.stat().st_size // _TS_PACKET) * _TS_PACKET)
             done = path.with_suffix(".done")
-            idle = 0.0
-            while not self.server.closing.is_set() and not (idle and done.exists()):
+            while not self.server.closing.is_set():
                 if self.server.stall.is_set():
                     self._hold()
                     return
+                # Marked done before this read means the read reaches the file's end.
+                finished = done.exists()
                 chunk = fh.read(64 * 1024)
-                if not chunk:
-                    time.sleep(0.05)
-                    idle += 0.05
-                    continue
-                idle = 0.0
-                try:
-                    self.wfile.write(chunk)
-                    self.wfile.flush()
-                except OSError:
+                if chunk:
+                    framed = b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk
+                    if not self._send(framed):
+                        return
+                elif finished:
+                    if chunked:
+                        self._send(b"0\r\n\r\n")
                     return
+                else:
+                    time.sleep(0.05)
+
+    def _send(self, data: bytes) -> bool:
+        """Write to the client; False when it has gone."""
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+        except OSError:
+            return False
+        return True
 
 
 class _Server(ThreadingHTTPServer):

@@ -1,4 +1,5 @@
-"""Live intake on real servers: HLS and progressive MPEG-TS over HTTP on 127.0.0.1."""
+"""Live intake on real servers: HLS, and progressive MPEG-TS, FLV and fragmented MP4 over
+HTTP, on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -169,3 +170,31 @@ def test_rtmp_ingest_listens_for_a_publisher_and_ends_when_it_leaves(
     assert len(samples) >= 3
     assert stream.ended_reason is not None
     assert stream.ended_reason.startswith("the publisher disconnected")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name", "container"),
+    [("flv", "live.flv", "flv"), ("fmp4", "live.mp4", "mov,mp4,m4a,3gp,3g2,mj2")],
+)
+def test_progressive_flv_and_fragmented_mp4_are_sampled_live(
+    broadcast: StartBroadcast,
+    folder_server: FolderServer,
+    tmp_path: Path,
+    fmt: str,
+    name: str,
+    container: str,
+) -> None:
+    caster = broadcast(fmt, "chelsea:2.5,astronaut:2.5")
+    wait_for(tmp_path / name)
+    stream = LiveStream(folder_server.url(name), FAST, working_size=64)
+    items = list(stream)
+    assert caster.wait() == 0
+    assert not [i for i in items if isinstance(i, StreamGap)], items
+    samples = [i for i in items if isinstance(i, LiveSample)]
+    assert stream.opened is not None
+    assert (stream.opened.container, stream.opened.codec) == (container, "h264")
+    # Every second of the 5 s broadcast, to its last frame, and the cut at 2.5 s: the
+    # origin's last chunk ends the download, which is the end of the stream.
+    assert [s.time for s in samples if not s.cut] == [Fraction(n) for n in range(5)]
+    assert [s.time for s in samples if s.cut] == [Fraction(5, 2)]
+    assert stream.ended_reason == "end of stream"
