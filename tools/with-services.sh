@@ -11,6 +11,8 @@
 # - GStreamer's RTSP server (gst-rtsp-server, driven from Debian's python3 through
 #   PyGObject) for the RTSP tests, installed when missing: Debian packages no standalone
 #   RTSP server.
+# - nginx with nginx-rtmp, the RTMP server the tests play streams from, installed when
+#   missing.
 # - openssl, which makes the certificate of the https stream tests' local server.
 # - MEDIAGUARD_REQUIRE_SERVICES and MEDIAGUARD_REQUIRE_BROWSER are set, so a test whose
 #   service is still missing fails instead of skipping: the run covers everything.
@@ -47,6 +49,14 @@ if ! /usr/bin/python3 -I tests/live/rtsp_server.py --check; then
     as_root apt-get update -qq
     as_root apt-get install -y -qq --no-install-recommends python3-gi \
         gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+fi
+
+# nginx-rtmp for the tests that play RTMP from a server (tests/live/rtmp_origin.py); each
+# test runs its own nginx on a free port of 127.0.0.1, in the foreground.
+if ! command -v nginx >/dev/null || [[ ! -f /usr/lib/nginx/modules/ngx_rtmp_module.so ]]; then
+    log "installing nginx and nginx-rtmp for the RTMP server tests"
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq --no-install-recommends nginx libnginx-mod-rtmp
 fi
 
 if ! command -v openssl >/dev/null; then

@@ -14,6 +14,7 @@ give up, record the gap) is :mod:`.live`'s.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import threading
@@ -219,11 +220,12 @@ class Connection(threading.Thread, Generic[T]):
         self.error: str | None = None
         #: The source answered that the stream does not exist (HTTP 404): it has ended.
         self.gone = False
-        #: The connection failed on the source's answer (a protocol error), not on the
-        #: network: the source is there, and refuses.
+        #: The connection failed on the source's answer (a protocol error, or an RTMP
+        #: server's silence after the play), not on the network: the source is there.
         self.answered = False
         self.last_packet = time.monotonic()
         self.packets = 0
+        self._rtmp = urlsplit(url).scheme.lower() in ("rtmp", "rtmps") and not listen
 
     def cancel(self) -> None:
         """Stop handing anything over; the thread ends at its next packet."""
@@ -295,7 +297,13 @@ class Connection(threading.Thread, Generic[T]):
             self.status = "failed"
         except (av.error.FFmpegError, ValueError, OSError, MediaguardError) as err:
             self.error = _describe(err)
-            self.answered = isinstance(err, av.error.FFmpegError) and not isinstance(err, OSError)
+            # An RTMP server answers the handshake and the play before any media, and
+            # FFmpeg reports the silence after it (a read past rw_timeout) as EIO: the
+            # server is there (nginx-rtmp keeps a player of an unpublished stream waiting
+            # so). Elsewhere, RTSP among them, EIO may be a server that never answered.
+            silent = self._rtmp and getattr(err, "errno", None) == errno.EIO
+            protocol = isinstance(err, av.error.FFmpegError) and not isinstance(err, OSError)
+            self.answered = protocol or silent
             self.status = "failed"
         except Exception as err:  # a bug must still end the connection, not hang it
             self.error = f"{type(err).__name__}: {err}"

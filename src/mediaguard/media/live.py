@@ -45,9 +45,12 @@ __all__ = ["LiveOptions", "LiveSample", "LiveStream", "StreamGap"]
 # How far ahead of the expected time a reconnected source's clock may be and still count
 # as the same clock; beyond it (or behind) the connection is re-based on the wall clock.
 _CLOCK_SLACK: Final = Fraction(30)
-#: The drop reason of an RTSP connection that ended: a stop or a crash, until a
-#: reconnection tells which.
-_RTSP_CLOSED: Final = "the RTSP connection closed"
+#: The drop reason of a connection that a stream server closed: the stream's end or the
+#: server's crash, until a reconnection tells which.
+_SERVER_CLOSED: Final = "the server closed the connection"
+#: Streams played from a stream server (an RTSP server, an RTMP server such as nginx-rtmp
+#: when mediaguard dials it as a player): the server outlives each stream it plays.
+_SERVER_SCHEMES: Final = frozenset({"rtsp", "rtmp", "rtmps"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,17 +317,21 @@ class LiveStream:
             self.close()
 
     def _closed(self, conn: Connection[LiveSample], reason: str | None) -> str | None:
-        """Why ``conn`` dropped, counting an RTSP connection's end as a drop.
+        """Why ``conn`` dropped, counting a stream server's close as a drop.
 
         FFmpeg ends an RTSP read the same way whether the server said the session is
-        over (RTCP BYE) or the server died and its TCP connection closed. Only trying
-        again tells which: :meth:`_run` reconnects, and a server that answers but
-        refuses, or sends nothing within the open timeout, has ended the stream, while
-        one whose port refuses the connection (a restarting server) may come back.
+        over (RTCP BYE) or the server died and its TCP connection closed, and an RTMP
+        play the same way whether the server said the stream stopped (nginx-rtmp with
+        ``play_restart on``) or closed the connection. Only trying again tells which:
+        :meth:`_run` reconnects, and a server that answers but refuses, or sends nothing
+        within the open timeout, has ended the stream, while one whose port refuses the
+        connection (a restarting server) may come back. A connection that went silent
+        (a stalled server, or nginx-rtmp's default of telling a player nothing when its
+        publisher leaves) is an ordinary drop: it is retried until it is lost.
         """
-        rtsp = self._scheme == "rtsp"
-        if rtsp and reason is None and conn.status == "ended" and not self._stop.is_set():
-            return _RTSP_CLOSED
+        served = self._scheme in _SERVER_SCHEMES and not self.options.listen
+        if served and reason is None and conn.status == "ended" and not self._stop.is_set():
+            return _SERVER_CLOSED
         return reason
 
     def _run(self) -> Iterator[LiveSample | StreamGap]:
@@ -363,7 +370,7 @@ class LiveStream:
                 if conn.gone:  # the origin no longer has the stream: it ended
                     self.ended_reason = f"the source is gone ({conn.error})"
                     return
-                if reason == _RTSP_CLOSED and not (conn.status == "failed" and not conn.answered):
+                if reason == _SERVER_CLOSED and not (conn.status == "failed" and not conn.answered):
                     # The server is there, and refuses or sends nothing: it ended the
                     # session. Only one that cannot be reached may be coming back.
                     self.ended_reason = "end of stream"
