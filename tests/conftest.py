@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -154,6 +154,13 @@ def services_required() -> bool:
         os.environ.get(name, "").strip().lower() not in falsy
         for name in ("MEDIAGUARD_REQUIRE_SERVICES", "CI")
     )
+
+
+def service_missing(message: str) -> NoReturn:
+    """Skip the test whose service cannot run here, or fail it where none may be skipped."""
+    if services_required():
+        pytest.fail(f"{message} ({REQUIRED}, so they may not be skipped)", pytrace=False)
+    pytest.skip(message)
 
 
 POSTGRES_ENV = "MEDIAGUARD_TEST_POSTGRES_URL"

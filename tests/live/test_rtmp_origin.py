@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REQUIRED, services_required
+from conftest import service_missing
 from mediaguard.live import watch
 from mediaguard.media.live import LiveOptions, LiveSample, LiveStream, StreamGap
 from mediaguard.store import Store
@@ -28,12 +28,8 @@ RTMP = LiveOptions(open_timeout_s=8, read_timeout_s=2.0, backoff_s=0.2, reconnec
 def nginx_rtmp_ready() -> None:
     """Nothing, once nginx-rtmp can run here; a skip (or failure) saying why not."""
     why = nginx_rtmp_missing()
-    if why is None:
-        return
-    message = f"nginx-rtmp cannot run, so the RTMP server tests cannot: {why}"
-    if services_required():
-        pytest.fail(f"{message} ({REQUIRED}, so they may not be skipped)", pytrace=False)
-    pytest.skip(message)
+    if why is not None:
+        service_missing(f"nginx-rtmp cannot run, so the RTMP server tests cannot: {why}")
 
 
 pytestmark = [pytest.mark.usefixtures("nginx_rtmp_ready"), pytest.mark.timeout(60)]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REQUIRED, services_required
+from conftest import service_missing
 from mediaguard.cli import main
 from mediaguard.errors import StreamUnavailable
 from mediaguard.live import watch
@@ -39,12 +39,8 @@ RTSP = LiveOptions(open_timeout_s=8, read_timeout_s=2.0, backoff_s=0.2, reconnec
 def rtsp_server_ready() -> None:
     """Nothing, once the RTSP server can run here; a skip (or failure) saying why not."""
     why = rtsp_server_missing()
-    if why is None:
-        return
-    message = f"GStreamer's RTSP server cannot run, so the RTSP tests cannot: {why}"
-    if services_required():
-        pytest.fail(f"{message} ({REQUIRED}, so they may not be skipped)", pytrace=False)
-    pytest.skip(message)
+    if why is not None:
+        service_missing(f"GStreamer's RTSP server cannot run, so the RTSP tests cannot: {why}")
 
 
 pytestmark = [pytest.mark.usefixtures("rtsp_server_ready"), pytest.mark.timeout(60)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 import uuid
@@ -74,22 +75,9 @@ def _seed(store: Store, spool: Spool) -> dict[str, Any]:
             )  # fmt: skip
         for name, scanned in [("old_item", now - OLD), ("new_item", now)]:
             conn.execute(insert(ScannedItem).values(item_key=name, scanned_at=scanned))
-    item = store.review.enqueue(
-        NewReviewItem(
-            source="upload.jpg", sha256="0" * 64, media_kind="image",
-            machine_decision="review", categories=("sexual",), lists=(), priority=1,
-            verdict_json="{}",
-        )
-    )  # fmt: skip
-    ids["review_item"] = item.id
+    ids["review_item"] = _enqueue(store, "upload.jpg").id
     # A decision taken long ago, and appealed: both must outlive every prune.
-    decided = store.review.enqueue(
-        NewReviewItem(
-            source="old.jpg", sha256="1" * 64, media_kind="image",
-            machine_decision="review", categories=("sexual",), lists=(), priority=1,
-            verdict_json="{}",
-        )
-    )  # fmt: skip
+    decided = _enqueue(store, "old.jpg")
     alice = store.reviewers.create_reviewer("alice", "a long enough password")
     decision = store.review.decide(decided.id, alice, action="remove", reason_code="sexual_content")
     with store.db.begin() as conn:
@@ -99,6 +87,16 @@ def _seed(store: Store, spool: Spool) -> dict[str, Any]:
     ids["decided_item"], ids["decision"] = decided.id, decision.id
     ids["appeal"] = store.review.appeal(decision.id, "the uploader says it is a medical photo").id
     return ids
+
+
+def _enqueue(store: Store, source: str) -> Any:
+    """A waiting review item of ``source``, as the intake queues one."""
+    item = NewReviewItem(
+        source=source, sha256=hashlib.sha256(source.encode()).hexdigest(), media_kind="image",
+        machine_decision="review", categories=("sexual",), lists=(), priority=1,
+        verdict_json="{}",
+    )  # fmt: skip
+    return store.review.enqueue(item)
 
 
 def _count(store: Store, table: Any) -> int:
