@@ -200,11 +200,10 @@ def add_media(runtime: ServiceRuntime, name: str, data: bytes, label: str) -> Pi
     """List a picture itself, with its standard crops and a reduced copy (``hashlist add-media``).
 
     Raises:
-        NotFoundError: when there is no such list (404).
+        NotFoundError: when there is no such list (404; the store checks it as it adds).
         MediaError: when the bytes are not a picture mediaguard reads, or too flat to
             match (its typed 4xx).
     """
-    runtime.store.lists.get_list(name)
     added = add_picture(runtime.store, name, data, name=label, limits=runtime.scanner.config.limits)
     _changed(runtime)
     return PictureAddedPublic(entry_ids=list(added.entry_ids), crops_added=added.derived_added)

@@ -306,3 +306,17 @@ async def receive(
         receiver.cleanup()
         raise ApiError(400, "missing_file", "no file in the request; send it as `file`")
     return files
+
+
+async def receive_bytes(request: Request, *, limit: int, label: str | None) -> tuple[bytes, str]:
+    """The one file of a request handled at once, in memory, and the name to record it by.
+
+    ``label`` (the caller's ``?name=``) wins over the upload's own file name.
+
+    Raises:
+        ApiError: 400 ``empty_upload`` for an empty file, and what :func:`receive` raises.
+    """
+    upload = (await receive(request, limit=limit))[0]
+    if upload.size == 0 or upload.data is None:
+        raise ApiError(400, "empty_upload", "the upload is empty")
+    return upload.data, clean_name(label, upload.name)

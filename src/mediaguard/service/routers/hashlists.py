@@ -17,7 +17,7 @@ from mediaguard.match.formats import ListFormat
 from mediaguard.match.types import SignalType
 from mediaguard.service import hashlists
 from mediaguard.service.deps import ListsKey, RuntimeDep
-from mediaguard.service.errors import ERROR_RESPONSES, ApiError, ErrorResponse
+from mediaguard.service.errors import ERROR_RESPONSES, ErrorResponse
 from mediaguard.service.routers._bodies import text_or_json_body
 from mediaguard.service.schemas import (
     HashListCreate,
@@ -28,7 +28,7 @@ from mediaguard.service.schemas import (
     LookupResponse,
     PictureAddedPublic,
 )
-from mediaguard.service.uploads import clean_name, receive
+from mediaguard.service.uploads import receive, receive_bytes
 
 router = APIRouter(tags=["hash lists"])
 
@@ -177,10 +177,7 @@ async def add_media(
     against, so that a cropped repost of it matches. Lists only hold hashes otherwise.
     """
     await run_in_threadpool(runtime.store.lists.get_list, name)
-    upload = (await receive(request, limit=runtime.settings.max_scan_bytes))[0]
-    if upload.size == 0 or upload.data is None:
-        raise ApiError(400, "empty_upload", "the upload is empty")
-    data, source = upload.data, clean_name(label, upload.name)
+    data, source = await receive_bytes(request, limit=runtime.settings.max_scan_bytes, label=label)
     return await run_in_threadpool(hashlists.add_media, runtime, name, data, source)
 
 

@@ -14,9 +14,9 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from mediaguard.service.deps import RuntimeDep, ScanKey
-from mediaguard.service.errors import ERROR_RESPONSES, ApiError, ErrorResponse
+from mediaguard.service.errors import ERROR_RESPONSES, ErrorResponse
 from mediaguard.service.routers._bodies import upload_body
-from mediaguard.service.uploads import clean_name, receive
+from mediaguard.service.uploads import receive_bytes
 from mediaguard.verdict import Verdict
 
 router = APIRouter(tags=["scan"])
@@ -53,13 +53,9 @@ async def scan(
     and decision (for retroactive hash-list matching), unless that is turned off.
     """
     settings = runtime.settings
-    files = await receive(request, limit=settings.max_scan_bytes, default_name="upload")
-    upload = files[0]
-    if upload.size == 0 or upload.data is None:
-        raise ApiError(400, "empty_upload", "the upload is empty")
-    label = clean_name(name, upload.name)
-    verdict = await run_in_threadpool(runtime.scan, upload.data, name=label)
+    data, label = await receive_bytes(request, limit=settings.max_scan_bytes, label=name)
+    verdict = await run_in_threadpool(runtime.scan, data, name=label)
     runtime.metrics.observe_result(verdict, "sync")
     # After the response is sent: the preview a review item keeps costs the caller nothing.
-    background.add_task(runtime.send_to_review, verdict, upload.data)
+    background.add_task(runtime.send_to_review, verdict, data)
     return verdict
