@@ -225,7 +225,8 @@ class Connection(threading.Thread, Generic[T]):
         self.answered = False
         self.last_packet = time.monotonic()
         self.packets = 0
-        self._rtmp = urlsplit(url).scheme.lower() in ("rtmp", "rtmps") and not listen
+        #: The URL's scheme, once :meth:`_open` has checked it.
+        self._scheme: str | None = None
 
     def cancel(self) -> None:
         """Stop handing anything over; the thread ends at its next packet."""
@@ -237,7 +238,7 @@ class Connection(threading.Thread, Generic[T]):
         return self._cancelled.is_set()
 
     def _open(self) -> InputContainer:
-        scheme = check_stream_url(self.url)
+        scheme = self._scheme = check_stream_url(self.url)
         url, routed = (self.url, {}) if self._egress is None else self._egress.route(self.url)
         if scheme == "pipe":
             url = "pipe:0"
@@ -301,7 +302,8 @@ class Connection(threading.Thread, Generic[T]):
             # FFmpeg reports the silence after it (a read past rw_timeout) as EIO: the
             # server is there (nginx-rtmp keeps a player of an unpublished stream waiting
             # so). Elsewhere, RTSP among them, EIO may be a server that never answered.
-            silent = self._rtmp and getattr(err, "errno", None) == errno.EIO
+            rtmp = self._scheme in ("rtmp", "rtmps") and not self._listen
+            silent = rtmp and getattr(err, "errno", None) == errno.EIO
             protocol = isinstance(err, av.error.FFmpegError) and not isinstance(err, OSError)
             self.answered = protocol or silent
             self.status = "failed"

@@ -4,10 +4,9 @@ Design note: callers see one narrow :class:`Store` whose attributes are the repo
 (``store.lists``, ``store.list_media``, ``store.items``, ``store.keys``, ``store.limits``,
 ``store.jobs``, ``store.webhooks``, ``store.reviewers``, ``store.review``,
 ``store.audit``, ``store.retention``, ``store.exchanges``, ``store.streams``) and frozen
-value types; the ORM
-models and Alembic migrations behind it are private to this package. SQLite is the
-default and PostgreSQL the production backend; both run the same code and the same
-contract tests. Importing this package builds no engine and touches no database.
+value types; the ORM models and Alembic migrations behind it are private to this
+package. SQLite is the default and PostgreSQL the production backend; both run the same
+code and the same contract tests. Importing this package builds no engine and touches no database.
 """
 
 from mediaguard.store.database import ENV_DATABASE_URL, resolve_url

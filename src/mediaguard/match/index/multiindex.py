@@ -187,11 +187,8 @@ class Segment:
         dist = popcount_rows(cand)
         keep = np.flatnonzero(dist <= radius)
         hit_rows = rows[keep]
-        if b == 1:
-            hit_q = np.zeros(keep.size, dtype=np.int64)
-        else:
-            segment = np.searchsorted(np.cumsum(segments), keep, side="right")
-            hit_q = (segment % b).astype(np.int64)
+        segment = np.searchsorted(np.cumsum(segments), keep, side="right")
+        hit_q = (segment % b).astype(np.int64)
         hit_d = dist[keep].astype(np.int64)
         if self.n_dead and hit_rows.size:
             alive = ~self.dead[hit_rows]
