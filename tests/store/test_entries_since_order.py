@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
 from sqlalchemy import text
 
 from mediaguard.store import Store
 from mediaguard.store.list_types import NewEntry
+from service._support import wait_for
 
 
 def _waiting_on_locks(store: Store) -> int:
@@ -35,16 +34,6 @@ def _waiting_on_locks(store: Store) -> int:
             " WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
         return int(conn.execute(query).scalar_one())
-
-
-def _until(check: Callable[[], bool], seconds: float = 30) -> bool:
-    """Poll ``check`` until it holds or ``seconds`` pass; whether it held."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_an_entry_committed_late_is_still_seen(store: Store) -> None:
@@ -66,11 +55,11 @@ def test_an_entry_committed_late_is_still_seen(store: Store) -> None:
         holder.execute(text("SELECT id FROM hash_lists WHERE name = 'tvec' FOR UPDATE"))
         first.start()
         # The first import has inserted its entry and waits on the row held here.
-        assert _until(lambda: _waiting_on_locks(store) >= 1)
+        wait_for(lambda: _waiting_on_locks(store) >= 1)
         second.start()
         # The second import either commits (ids would commit out of order) or is held
         # behind the first; either way the reader looks once it has settled.
-        _until(lambda: second_done.is_set() or _waiting_on_locks(store) >= 2)
+        wait_for(lambda: second_done.is_set() or _waiting_on_locks(store) >= 2)
         seen = [e.id for e in store.lists.entries_since(0)]
         holder.rollback()
     first.join(30)
