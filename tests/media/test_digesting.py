@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,34 @@ def test_finish_after_close_is_refused(data: bytes) -> None:
     reader.close()
     with pytest.raises(ValueError, match="closed"):
         reader.finish()
+
+
+def hashing_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "digests"]
+
+
+def test_closing_without_finish_ends_the_hashing_thread(data: bytes) -> None:
+    reader = DigestingReader(io.BytesIO(data))
+    reader.read(1 << 20)
+    assert hashing_threads()
+    reader.close()
+    assert not hashing_threads()
+
+
+class BrokenHash:
+    def update(self, data: object) -> None:
+        raise MemoryError("no room to hash")
+
+
+def test_a_hashing_failure_is_raised_by_finish_and_reading_never_waits(data: bytes) -> None:
+    reader = DigestingReader(io.BytesIO(data))
+    reader._sha256 = BrokenHash()  # type: ignore[assignment]
+    reads = 0
+    # Many more reads than the queue holds: a thread that stopped taking them would
+    # leave this loop waiting for ever.
+    while reader.read(4096):
+        reads += 1
+    assert reads > 100
+    with pytest.raises(MemoryError, match="no room"):
+        reader.finish()
+    assert not hashing_threads()
