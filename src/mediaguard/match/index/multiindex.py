@@ -21,10 +21,11 @@ multi-index hashing"), written in numpy:
 * Permutation entries take 3 bytes (a ``uint16`` low part plus a ``uint8`` high part)
   while the index has at most 2**24 rows, 4 bytes above that. Steady-state memory is
   32 (code) + 4 or 8 (id) + 15 x 3 (permutations) + 1 (tombstone) = about 82 bytes
-  per hash, plus a fixed 4 MiB of offset tables. That misses the project's 64 B goal:
-  any exact sub-linear layout needs >= 8 chunk tables with a row pointer of >= 24 bits
-  each at 10M rows, which leaves no room to locate 32-bit keys; only a linear scan fits
-  (see ``docs/hash-lists.md``).
+  per hash, plus a fixed 4 MiB of offset tables. That misses the project's 64 B goal,
+  and no encoding of this layout can meet it while the index holds the ids: codes
+  without chunk 0 (30 B), 15 tables and the ids at their information-theoretic floor of
+  17.44 bits a row come to 64.9 B. ``docs/hash-lists.md`` gives the arithmetic and what
+  the alternatives cost a query (``benchmarks/succinct_tables.py``).
 * Why this and not faiss: ``IndexBinaryMultiHash(256, 16, 16)`` (threatexchange's
   ``PDQIndex``) does the same probing but stores every id in per-bucket
   ``std::vector<int64>`` inside ``std::unordered_map`` for each of 16 tables (over
