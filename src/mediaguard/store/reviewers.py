@@ -10,6 +10,7 @@ id. Only hashes are stored: scrypt for a password, SHA-256 for a session token.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -64,9 +65,15 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
-# A hash checked when the user does not exist, so a wrong name costs what a wrong
-# password costs and timing does not reveal which usernames exist.
-_DUMMY_HASH: Final = hash_password(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash checked when the user does not exist, so a wrong name costs what a wrong
+    password costs and timing does not reveal which usernames exist.
+
+    Made on the first log-in for an unknown name rather than at import: scrypt takes
+    about 50 ms, which every ``mediaguard`` command would otherwise pay on start.
+    """
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def _username(value: object) -> str:
@@ -173,7 +180,7 @@ class ReviewerRepository:
         with translated("check a log-in"), self._db.connect() as conn:
             row = conn.execute(stmt).first()
         if row is None:
-            check_password(password, _DUMMY_HASH)
+            check_password(password, _dummy_hash())
             return None
         if not check_password(password, row[4]) or row[3] is not None:
             return None
