@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
-from mediaguard.store import SchemaError, Store
+from mediaguard.store import SchemaError, Store, migrations
+from mediaguard.store.migrations import HEAD
 from mediaguard.store.models import Base
 
 TABLES = {"hash_lists", "hash_entries", "vpdq_frames", "scanned_items", "match_hits"}
@@ -66,3 +73,40 @@ def test_schema_from_a_newer_mediaguard_is_refused(store: Store, raw: Engine) ->
     assert not store.is_current()
     with pytest.raises(SchemaError, match="newer mediaguard"):
         store.check_current()
+
+
+def test_head_is_alembics_own_head(store: Store) -> None:
+    # A migration added without moving HEAD would leave every database "behind".
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD
+    assert store.head_revision() == HEAD
+
+
+@pytest.mark.parametrize("revision", ["0005", "head"])
+def test_the_revision_is_read_as_alembic_reads_it(store: Store, raw: Engine, revision: str) -> None:
+    if revision == "head":
+        store.upgrade()
+    else:
+        store.downgrade(revision)
+    with raw.connect() as conn:
+        alembic_reads = MigrationContext.configure(conn).get_current_revision()
+    assert store.current_revision() == alembic_reads
+    assert alembic_reads == (HEAD if revision == "head" else revision)
+
+
+def test_opening_an_up_to_date_store_does_not_import_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'current.db'}"
+    opened = Store.open(url)
+    opened.upgrade()
+    opened.close()
+    code = (
+        "import sys\n"
+        "import mediaguard.cli\n"
+        "from mediaguard.store import Store\n"
+        f"store = Store.open({url!r})\n"
+        "store.check_current()\n"
+        "print(sorted(m for m in ('alembic', 'mako') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

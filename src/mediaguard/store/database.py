@@ -16,26 +16,27 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
 import sqlalchemy
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from mediaguard.paths import data_dir
 from mediaguard.store.errors import InvalidInputError, SchemaError, StoreError
+from mediaguard.store.migrations import HEAD
 from mediaguard.store.validation import text
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 #: Environment variable naming the database when no URL is passed to :meth:`Database.open`.
 ENV_DATABASE_URL: Final = "MEDIAGUARD_DATABASE_URL"
 
 _MIGRATIONS: Final = Path(__file__).resolve().with_name("migrations")
+#: Alembic's default version table, which the migrations' env.py keeps.
+_VERSION_TABLE: Final = "alembic_version"
 # SQLite waits this long for another writer's lock before failing with "database is locked".
 _SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 
@@ -213,8 +214,13 @@ class Database:
 
     # -- schema ---------------------------------------------------------------------
 
+    # Alembic is imported by the methods that migrate, never at module level: an
+    # up-to-date database is recognised from its version row alone (see HEAD).
+
     def _alembic_config(self) -> Config:
         """An Alembic config pointing at the migrations shipped in this package."""
+        from alembic.config import Config
+
         config = Config()
         # ConfigParser interpolates "%", which a site-packages path may contain.
         config.set_main_option("script_location", str(_MIGRATIONS).replace("%", "%%"))
@@ -227,6 +233,8 @@ class Database:
             SchemaError: when the revision is unknown.
             StoreError: when the database fails.
         """
+        from alembic import command
+
         self._migrate(command.upgrade, text("revision", revision))
 
     def downgrade(self, revision: str) -> None:
@@ -236,10 +244,14 @@ class Database:
             SchemaError: when the revision is unknown.
             StoreError: when the database fails.
         """
+        from alembic import command
+
         self._migrate(command.downgrade, text("revision", revision))
 
     def _migrate(self, step: Callable[[Config, str], None], revision: str) -> None:
         """Run an Alembic command on this database's engine inside one transaction."""
+        from alembic.util import CommandError
+
         config = self._alembic_config()
         with translated(f"migrate to {revision}"), self.engine.begin() as conn:
             config.attributes["connection"] = conn
@@ -249,16 +261,22 @@ class Database:
                 raise SchemaError(f"cannot migrate to {revision!r}: {err}") from err
 
     def current_revision(self) -> str | None:
-        """The schema revision the database is at, or None when it was never migrated."""
+        """The schema revision the database is at, or None when it was never migrated.
+
+        Read from Alembic's version table directly, as Alembic itself would read it.
+        """
         with translated("read the schema revision"), self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            if not sqlalchemy.inspect(conn).has_table(_VERSION_TABLE):
+                return None
+            rows = conn.execute(sqlalchemy.text(f"SELECT version_num FROM {_VERSION_TABLE}"))
+            versions = rows.scalars().all()
+        if len(versions) > 1:
+            raise SchemaError(f"database schema has several revisions: {sorted(versions)}")
+        return versions[0] if versions else None
 
     def head_revision(self) -> str:
         """The latest schema revision this version of mediaguard ships."""
-        head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
-        if head is None:  # pragma: no cover - the package always ships revisions
-            raise SchemaError("no schema revisions are installed")
-        return head
+        return HEAD
 
     def is_current(self) -> bool:
         """Whether the database schema is exactly at :meth:`head_revision`."""
@@ -276,6 +294,8 @@ class Database:
         head = self.head_revision()
         if current == head:
             return
+        from alembic.script import ScriptDirectory
+
         script = ScriptDirectory.from_config(self._alembic_config())
         known = current is None or any(rev.revision == current for rev in script.walk_revisions())
         if not known:
