@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -213,6 +214,14 @@ class Scanner:
         return FrameFindings(tuple(work.detections), tuple(work.pdqs), outcome, work.timings)
 
     def _hash_and_detect(self, frames: Sequence[Frame], work: _Work) -> None:
+        self._hash(frames, work)
+        detections, elapsed = self._detect(frames)
+        work.detections.extend(detections)
+        work.timings["detect_ms"] = round(work.timings.get("detect_ms", 0.0) + elapsed, 3)
+        self._read(frames, work)
+
+    def _hash(self, frames: Sequence[Frame], work: _Work) -> None:
+        """PDQ hashes of the frames, with their dihedral and edited-copy variants."""
         mark = time.perf_counter()
         pdqs = [hashes.pdq(frame) for frame in frames]
         work.pdqs.extend(pdqs)
@@ -234,11 +243,24 @@ class Scanner:
                 if h.usable
             )
         work.add("hash_ms", mark)
+
+    def _detect(self, frames: Sequence[Frame]) -> tuple[list[Detection], float]:
+        """Every detector's findings on the frames, and the milliseconds they took.
+
+        Touches nothing shared, so that a video's batch can be scored on another thread
+        while the next batch is decoded and hashed (see :meth:`_video`).
+        """
         mark = time.perf_counter()
-        for detector in self.detectors:
-            for per_frame in detector.detect(frames):
-                work.detections.extend(per_frame)
-        work.add("detect_ms", mark)
+        found = [
+            detection
+            for detector in self.detectors
+            for per_frame in detector.detect(frames)
+            for detection in per_frame
+        ]
+        return found, _ms(mark)
+
+    def _read(self, frames: Sequence[Frame], work: _Work) -> None:
+        """Text and codes in the frames, when the policy reads them."""
         if self.text_reader is not None:
             mark = time.perf_counter()
             for lines in self.text_reader.read(frames):
@@ -282,15 +304,26 @@ class Scanner:
             self.working_size,
             digest=True,
         )
-        with stream:
+        # The detectors (onnxruntime, which releases the GIL) score each batch on a
+        # thread of their own while this thread decodes, hashes and reads the next one,
+        # so one video keeps two cores busy. At most one batch is being scored, and its
+        # findings are taken before the next is handed over, so they stay in order.
+        with stream, ThreadPoolExecutor(1, thread_name_prefix="detect") as scoring:
             duration = stream.info.duration
             frames = iter(stream)
+            scored: Future[tuple[list[Detection], float]] | None = None
             while batch := list(islice(frames, _VIDEO_BATCH)):
                 work.add("decode_ms", mark)
-                self._hash_and_detect(batch, work)
+                if scored is not None:
+                    self._take(scored, work)
+                scored = scoring.submit(self._detect, batch)
+                self._hash(batch, work)
+                self._read(batch, work)
                 if progress is not None and duration:
                     progress(min(1.0, float((batch[-1].time or 0) / duration)))
                 mark = time.perf_counter()
+            if scored is not None:
+                self._take(scored, work)
         work.add("decode_ms", mark)
         mark = time.perf_counter()
         if isinstance(source, bytes):
@@ -305,6 +338,13 @@ class Scanner:
         work.incomplete_reason = stream.reason if stream.incomplete else None
         if not work.pdqs:
             raise CorruptMedia("video: no frame could be decoded")
+
+    @staticmethod
+    def _take(scored: Future[tuple[list[Detection], float]], work: _Work) -> None:
+        """Wait for a batch's findings (re-raising what the detectors raised) and keep them."""
+        detections, elapsed = scored.result()
+        work.detections.extend(detections)
+        work.timings["detect_ms"] = round(work.timings.get("detect_ms", 0.0) + elapsed, 3)
 
     def _timeline(self, work: _Work, outcome: MatchOutcome) -> list[Segment]:
         """Segments per category, each built at the policy's lowest flagging threshold.

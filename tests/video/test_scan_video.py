@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,9 +16,11 @@ from mediaguard.cli import EXIT_FLAGGED, EXIT_OK, EXIT_UNREADABLE, main
 from mediaguard.config import ScanConfig
 from mediaguard.errors import CorruptMedia, UnsupportedMedia
 from mediaguard.media.limits import VideoLimits
+from mediaguard.media.types import Frame
 from mediaguard.media.video import FrameDecoder, VideoInput, pick_video_stream, recognise
 from mediaguard.policy.model import Decision, Policy
 from mediaguard.scanner import Scanner
+from mediaguard.signals.base import Detection, Detector, ModelInfo
 
 from .builders import VideoSpec, write_audio, write_video
 from .conftest import MakeVideo
@@ -184,3 +188,60 @@ def test_video_digests_come_from_the_bytes_ffmpeg_read(
         assert read_in_order == len(raw)
     verdict = Scanner(ScanConfig(hashlists=False)).scan(path)
     assert (verdict.hashes.md5, verdict.hashes.sha256) == (digests.md5, digests.sha256)
+
+
+class _Recording(Detector):
+    """Scores every frame 0.5 and notes which frames it saw, on which thread."""
+
+    name = "recording"
+
+    def __init__(self, fail_on_call: int | None = None) -> None:
+        self.calls: list[tuple[str, list[int]]] = []
+        self.fail_on_call = fail_on_call
+
+    @property
+    def categories(self) -> frozenset[str]:
+        return frozenset({"sexual"})
+
+    @property
+    def model(self) -> ModelInfo:
+        return ModelInfo(name="recording", version="1", licence="MIT", package="tests")
+
+    def detect(self, frames: Sequence[Frame]) -> list[list[Detection]]:
+        self.calls.append((threading.current_thread().name, [f.index for f in frames]))
+        if self.fail_on_call == len(self.calls):
+            raise RuntimeError("the detector broke on this batch")
+        return [
+            [
+                Detection(
+                    detector="recording",
+                    category="sexual",
+                    label="explicit",
+                    score=0.5,
+                    frame=f.index,
+                )
+            ]
+            for f in frames
+        ]
+
+
+def test_a_video_is_scored_in_order_beside_its_decoding(make_video: MakeVideo) -> None:
+    path = make_video(frames=250, rate=Fraction(10))  # 25 samples: four batches
+    scanner = Scanner(ScanConfig())
+    recording = _Recording()
+    scanner.detectors = (recording,)
+    verdict = scanner.scan(path)
+    seen = [index for _, indexes in recording.calls for index in indexes]
+    hashed = [p.frame for p in verdict.hashes.pdq]
+    assert len(recording.calls) >= 3
+    assert seen == sorted(set(seen)) == hashed, "every sample is scored once, in order"
+    assert [d.frame for d in verdict.detections] == seen
+    assert {thread for thread, _ in recording.calls} == {"detect_0"}
+
+
+def test_a_detector_failing_mid_video_fails_the_scan(make_video: MakeVideo) -> None:
+    path = make_video(frames=250, rate=Fraction(10))
+    scanner = Scanner(ScanConfig())
+    scanner.detectors = (_Recording(fail_on_call=2),)
+    with pytest.raises(RuntimeError, match="broke on this batch"):
+        scanner.scan(path)
