@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from mediaguard.store import InvalidInputError, NotFoundError, Store, audit
+from mediaguard.store import InvalidInputError, NotFoundError, Store, audit, reviewers
 from mediaguard.store.base import utcnow
 from mediaguard.store.errors import ConflictError, PermissionDenied
 from mediaguard.store.review_types import NewReviewItem
@@ -41,6 +41,20 @@ def test_password_hash_round_trip_and_rejects_wrong() -> None:
     assert check_password(PASSWORD, stored)
     assert not check_password(PASSWORD + "x", stored)
     assert not check_password(PASSWORD, "not a hash")
+
+
+def test_an_unknown_name_is_checked_against_a_hash_made_before_any_log_in(
+    store: Store,
+) -> None:
+    # Made on the first unknown name instead, that first failed log-in would cost two
+    # scrypt runs and tell that the name does not exist.
+    reviewers._dummy_hash.cache_clear()
+    store.reviewers.prepare_log_ins()
+    made = reviewers._dummy_hash.cache_info()
+    assert made.currsize == 1
+    assert store.reviewers.authenticate("nobody-here", "a-long-password") is None
+    after = reviewers._dummy_hash.cache_info()
+    assert (after.misses, after.hits) == (made.misses, made.hits + 1)
 
 
 def test_login_session_and_disable(store: Store) -> None:

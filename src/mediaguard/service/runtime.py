@@ -199,6 +199,7 @@ class ServiceRuntime:
         store = Store.open(settings.resolved_database_url())
         try:
             store.check_current()
+            store.reviewers.prepare_log_ins()
             data = settings.resolved_data_dir()
             config = ScanConfig.load(settings.scan_config) if settings.scan_config else ScanConfig()
             # The service passes its own matcher; the scanner must not open another store.

@@ -70,8 +70,10 @@ def _dummy_hash() -> str:
     """A hash checked when the user does not exist, so a wrong name costs what a wrong
     password costs and timing does not reveal which usernames exist.
 
-    Made on the first log-in for an unknown name rather than at import: scrypt takes
-    about 50 ms, which every ``mediaguard`` command would otherwise pay on start.
+    Made by :meth:`ReviewerRepository.prepare_log_ins` when the service starts rather
+    than at import: scrypt takes about 50 ms, which every ``mediaguard`` command would
+    otherwise pay on start. (Were it made on the first unknown name instead, that first
+    failed log-in would take twice as long as the others and tell the name is unknown.)
     """
     return hash_password(secrets.token_urlsafe(16))
 
@@ -167,6 +169,11 @@ class ReviewerRepository:
             conn.execute(delete(ReviewSession).where(ReviewSession.reviewer_id == reviewer.id))
             audit.append(conn, "reviewer.disable", username, {})
         return self.get_reviewer(username)
+
+    def prepare_log_ins(self) -> None:
+        """Make the hash that an unknown name is checked against, before any log-in, so
+        that the first failed log-in costs what every other does (see ``_dummy_hash``)."""
+        _dummy_hash()
 
     def authenticate(self, username: str, password: str) -> ReviewerInfo | None:
         """The reviewer if the password is right and the account active, else None."""
