@@ -86,6 +86,9 @@ class _Handler(SimpleHTTPRequestHandler):
                 if self.server.stall.is_set():
                     self._hold()
                     return
+                if self.server.drop.is_set():  # as a crashing origin: no last chunk
+                    self.server.drop.clear()
+                    return
                 # Marked done before this read means the read reaches the file's end.
                 finished = done.exists()
                 chunk = fh.read(64 * 1024)
@@ -117,6 +120,8 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, folder: Path) -> None:
         super().__init__(("127.0.0.1", 0), partial(_Handler, directory=str(folder)))
         self.stall = threading.Event()
+        #: Set to close the live download being sent as it stands, once.
+        self.drop = threading.Event()
         self.closing = threading.Event()
 
 
@@ -139,6 +144,10 @@ class FolderServer:
     @property
     def stall(self) -> threading.Event:
         return self._server.stall
+
+    @property
+    def drop(self) -> threading.Event:
+        return self._server.drop
 
     @property
     def requests(self) -> int:

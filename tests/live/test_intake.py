@@ -198,3 +198,30 @@ def test_progressive_flv_and_fragmented_mp4_are_sampled_live(
     assert [s.time for s in samples if not s.cut] == [Fraction(n) for n in range(5)]
     assert [s.time for s in samples if s.cut] == [Fraction(5, 2)]
     assert stream.ended_reason == "end of stream"
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("flv", "live.flv"), ("fmp4", "live.mp4")])
+def test_a_progressive_download_cut_off_mid_stream_is_reconnected_not_ended(
+    broadcast: StartBroadcast, folder_server: FolderServer, tmp_path: Path, fmt: str, name: str
+) -> None:
+    # An origin that goes down mid-stream sends no last chunk, and FFmpeg reads the cut
+    # as the end of the download, as it reads the last chunk: only a reconnection tells
+    # the two apart, and here the origin is back.
+    caster = broadcast(fmt, "coffee:8")
+    wait_for(tmp_path / name)
+    stream = LiveStream(folder_server.url(name), FAST, working_size=64)
+    items: list[LiveSample | StreamGap] = []
+    cut = False
+    for item in stream:
+        items.append(item)
+        if isinstance(item, LiveSample) and item.time >= 1 and not cut:
+            cut = True
+            folder_server.drop.set()
+    assert caster.wait() == 0
+    gaps = [i for i in items if isinstance(i, StreamGap)]
+    assert [g.reason for g in gaps] == ["the server closed the connection"], items
+    after = [i for i in items[items.index(gaps[0]) + 1 :] if isinstance(i, LiveSample)]
+    assert len(after) >= 2
+    # The broadcast's end is still an end: the reconnection after its last chunk gets
+    # the origin's 404.
+    assert stream.ended_reason == "end of stream"

@@ -227,6 +227,10 @@ class Connection(threading.Thread, Generic[T]):
         self.packets = 0
         #: The URL's scheme, once :meth:`_open` has checked it.
         self._scheme: str | None = None
+        #: An HTTP download of unknown length (chunked, or read until the server closes):
+        #: a live origin's stream, whose clean end FFmpeg reports just as it reports the
+        #: origin going down mid-stream.
+        self.unbounded = False
 
     def cancel(self) -> None:
         """Stop handing anything over; the thread ends at its next packet."""
@@ -271,6 +275,11 @@ class Connection(threading.Thread, Generic[T]):
             stream.thread_type = "AUTO"
             if self._keyframes_only:
                 stream.codec_context.skip_frame = "NONKEY"
+            self.unbounded = (
+                self._scheme in ("http", "https")
+                and container.format.name != "hls"
+                and container.size < 0
+            )
             with self.lock:
                 self.opened = Opened(
                     container=container.format.name,

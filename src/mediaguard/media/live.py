@@ -49,7 +49,8 @@ _CLOCK_SLACK: Final = Fraction(30)
 #: server's crash, until a reconnection tells which.
 _SERVER_CLOSED: Final = "the server closed the connection"
 #: Streams played from a stream server (an RTSP server, an RTMP server such as nginx-rtmp
-#: when mediaguard dials it as a player): the server outlives each stream it plays.
+#: when mediaguard dials it as a player): the server outlives each stream it plays. An
+#: HTTP download of unknown length is treated the same way (``Connection.unbounded``).
 _SERVER_SCHEMES: Final = frozenset({"rtsp", "rtmp", "rtmps"})
 
 
@@ -320,16 +321,19 @@ class LiveStream:
         """Why ``conn`` dropped, counting a stream server's close as a drop.
 
         FFmpeg ends an RTSP read the same way whether the server said the session is
-        over (RTCP BYE) or the server died and its TCP connection closed, and an RTMP
-        play the same way whether the server said the stream stopped (nginx-rtmp with
-        ``play_restart on``) or closed the connection. Only trying again tells which:
+        over (RTCP BYE) or the server died and its TCP connection closed, an RTMP play
+        the same way whether the server said the stream stopped (nginx-rtmp with
+        ``play_restart on``) or closed the connection, and an HTTP download of unknown
+        length (HTTP-FLV, low-latency MP4) the same way whether the origin sent its last
+        chunk or went down mid-stream. Only trying again tells which:
         :meth:`_run` reconnects, and a server that answers but refuses, or sends nothing
-        within the open timeout, has ended the stream, while one whose port refuses the
+        within the open timeout, or answers that the stream does not exist (an HTTP
+        origin's 404), has ended the stream, while one whose port refuses the
         connection (a restarting server) may come back. A connection that went silent
         (a stalled server, or nginx-rtmp's default of telling a player nothing when its
         publisher leaves) is an ordinary drop: it is retried until it is lost.
         """
-        served = self._scheme in _SERVER_SCHEMES and not self.options.listen
+        served = (self._scheme in _SERVER_SCHEMES or conn.unbounded) and not self.options.listen
         if served and reason is None and conn.status == "ended" and not self._stop.is_set():
             return _SERVER_CLOSED
         return reason
@@ -368,7 +372,11 @@ class LiveStream:
                 if self._wait_open(conn):
                     break
                 if conn.gone:  # the origin no longer has the stream: it ended
-                    self.ended_reason = f"the source is gone ({conn.error})"
+                    self.ended_reason = (
+                        "end of stream"
+                        if reason == _SERVER_CLOSED
+                        else f"the source is gone ({conn.error})"
+                    )
                     return
                 if reason == _SERVER_CLOSED and not (conn.status == "failed" and not conn.answered):
                     # The server is there, and refuses or sends nothing: it ended the
