@@ -9,10 +9,13 @@ the installed copy alone.
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import subprocess
 import sys
 import zipfile
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
@@ -77,3 +80,44 @@ def test_the_installed_wheel_redacts_and_migrates_on_its_own(
     env = {**os.environ, "PYTHONPATH": str(target)}
     database = str(tmp_path / "store.db")
     redact_astronaut(_RUN_FROM_WHEEL, tmp_path, photos, str(target), database, env=env)
+
+
+def test_every_package_mediaguard_imports_is_declared_by_the_wheel(wheel: Path) -> None:
+    # A package that only arrives as another's dependency (starlette through fastapi,
+    # say) can leave with that package's next release; what src imports by name must
+    # be named in the wheel's own requirements, in the core set or in an extra.
+    with zipfile.ZipFile(wheel) as zipped:
+        (metadata,) = [n for n in zipped.namelist() if n.endswith(".dist-info/METADATA")]
+        text = zipped.read(metadata).decode()
+    requirements = [
+        line.removeprefix("Requires-Dist:").strip()
+        for line in text.splitlines()
+        if line.startswith("Requires-Dist:")
+    ]
+    declared = {_normal(re.split(r"[\s;<>=!~\[(]", r, maxsplit=1)[0]) for r in requirements}
+    providers = packages_distributions()
+    undeclared = {}
+    for path in (ROOT / "src" / "mediaguard").rglob("*.py"):
+        for module in _imported(path):
+            dists = {_normal(d) for d in providers.get(module, [module])}
+            if not dists & declared:
+                undeclared.setdefault(module, path.relative_to(ROOT).as_posix())
+    assert undeclared == {}
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _imported(path: Path) -> set[str]:
+    """Top-level names of the third-party modules ``path`` imports, lazily or not."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n not in _OWN}
+
+
+_OWN = {"mediaguard", "__future__"}
