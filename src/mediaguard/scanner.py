@@ -215,9 +215,7 @@ class Scanner:
 
     def _hash_and_detect(self, frames: Sequence[Frame], work: _Work) -> None:
         self._hash(frames, work)
-        detections, elapsed = self._detect(frames)
-        work.detections.extend(detections)
-        work.timings["detect_ms"] = round(work.timings.get("detect_ms", 0.0) + elapsed, 3)
+        work.detected(self._detect(frames))
         self._read(frames, work)
 
     def _hash(self, frames: Sequence[Frame], work: _Work) -> None:
@@ -315,7 +313,7 @@ class Scanner:
             while batch := list(islice(frames, _VIDEO_BATCH)):
                 work.add("decode_ms", mark)
                 if scored is not None:
-                    self._take(scored, work)
+                    work.detected(scored.result())  # raises what the detectors raised
                 scored = scoring.submit(self._detect, batch)
                 self._hash(batch, work)
                 self._read(batch, work)
@@ -323,7 +321,7 @@ class Scanner:
                     progress(min(1.0, float((batch[-1].time or 0) / duration)))
                 mark = time.perf_counter()
             if scored is not None:
-                self._take(scored, work)
+                work.detected(scored.result())
         work.add("decode_ms", mark)
         mark = time.perf_counter()
         if isinstance(source, bytes):
@@ -338,13 +336,6 @@ class Scanner:
         work.incomplete_reason = stream.reason if stream.incomplete else None
         if not work.pdqs:
             raise CorruptMedia("video: no frame could be decoded")
-
-    @staticmethod
-    def _take(scored: Future[tuple[list[Detection], float]], work: _Work) -> None:
-        """Wait for a batch's findings (re-raising what the detectors raised) and keep them."""
-        detections, elapsed = scored.result()
-        work.detections.extend(detections)
-        work.timings["detect_ms"] = round(work.timings.get("detect_ms", 0.0) + elapsed, 3)
 
     def _timeline(self, work: _Work, outcome: MatchOutcome) -> list[Segment]:
         """Segments per category, each built at the policy's lowest flagging threshold.
@@ -563,4 +554,13 @@ class _Work:
     incomplete_reason: str | None = None
 
     def add(self, stage: str, since: float) -> None:
-        self.timings[stage] = round(self.timings.get(stage, 0.0) + _ms(since), 3)
+        self.add_ms(stage, _ms(since))
+
+    def add_ms(self, stage: str, ms: float) -> None:
+        self.timings[stage] = round(self.timings.get(stage, 0.0) + ms, 3)
+
+    def detected(self, found: tuple[list[Detection], float]) -> None:
+        """Keep a batch's findings and the milliseconds its detectors took on it."""
+        detections, ms = found
+        self.detections.extend(detections)
+        self.add_ms("detect_ms", ms)
