@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,6 +22,20 @@ FAST = LiveOptions(open_timeout_s=8, read_timeout_s=2.0, backoff_s=0.2, reconnec
 #: HLS arrives a segment (1 s here) at a time after each playlist reload, so its silence
 #: between packets is a segment or two: the watchdog's deadline must exceed that.
 HLS = LiveOptions(open_timeout_s=8, read_timeout_s=4.0, backoff_s=0.2, reconnect_attempts=3)
+
+
+def watch_interrupted(
+    stream: LiveStream, interrupt: Callable[[], object]
+) -> list[LiveSample | StreamGap]:
+    """Every item of ``stream``, calling ``interrupt`` once, at the first sample 1 s in."""
+    items: list[LiveSample | StreamGap] = []
+    interrupted = False
+    for item in stream:
+        items.append(item)
+        if isinstance(item, LiveSample) and item.time >= 1 and not interrupted:
+            interrupted = True
+            interrupt()
+    return items
 
 
 def test_hls_samples_once_a_second_plus_the_cut_and_ends_at_the_end_tag(
@@ -54,15 +69,13 @@ def test_a_stalled_progressive_stream_reconnects_at_the_live_edge_and_records_th
     caster = broadcast("mpegts", "coffee:12")
     wait_for(tmp_path / "live.ts")
     stream = LiveStream(folder_server.url("live.ts"), FAST, working_size=64, seed=1)
-    items: list[LiveSample | StreamGap] = []
-    stalled = False
-    for item in stream:
-        items.append(item)
-        if isinstance(item, LiveSample) and item.time >= 1 and not stalled:
-            stalled = True
-            folder_server.stall.set()
-            time.sleep(4)  # the reader sees silence; the watchdog must call it
-            folder_server.stall.clear()
+
+    def stall() -> None:
+        folder_server.stall.set()
+        time.sleep(4)  # the reader sees silence; the watchdog must call it
+        folder_server.stall.clear()
+
+    items = watch_interrupted(stream, stall)
     caster.wait()
     gaps = [i for i in items if isinstance(i, StreamGap)]
     assert len(gaps) == 1, items
@@ -210,13 +223,7 @@ def test_a_progressive_download_cut_off_mid_stream_is_reconnected_not_ended(
     caster = broadcast(fmt, "coffee:8")
     wait_for(tmp_path / name)
     stream = LiveStream(folder_server.url(name), FAST, working_size=64)
-    items: list[LiveSample | StreamGap] = []
-    cut = False
-    for item in stream:
-        items.append(item)
-        if isinstance(item, LiveSample) and item.time >= 1 and not cut:
-            cut = True
-            folder_server.drop.set()
+    items = watch_interrupted(stream, folder_server.drop.set)
     assert caster.wait() == 0
     gaps = [i for i in items if isinstance(i, StreamGap)]
     assert [g.reason for g in gaps] == ["the server closed the connection"], items
