@@ -119,10 +119,13 @@ class DigestingReader(io.RawIOBase):
         while (chunk := self._queue.get()) is not None:
             if self._failed is None:
                 try:
-                    self._md5.update(chunk)
-                    self._sha256.update(chunk)
+                    self._update(chunk)
                 except Exception as err:  # raised again by finish()
                     self._failed = err
+
+    def _update(self, chunk: bytes | memoryview) -> None:
+        self._md5.update(chunk)
+        self._sha256.update(chunk)
 
     def _drain(self) -> None:
         """Wait until the hashing thread has hashed everything queued, and end it."""
@@ -159,8 +162,7 @@ class DigestingReader(io.RawIOBase):
             position = self._raw.tell()
             self._raw.seek(self._hashed)
             while chunk := self._raw.read(_CHUNK):
-                self._md5.update(chunk)
-                self._sha256.update(chunk)
+                self._update(chunk)
                 self._hashed += len(chunk)
             self._raw.seek(position)
             self._done = FileDigests(self._md5.hexdigest(), self._sha256.hexdigest())

@@ -303,7 +303,7 @@ class Connection(threading.Thread, Generic[T]):
                         self._mailbox.put(item)
             self.status = "ended"
         except av.error.HTTPNotFoundError as err:
-            self.error, self.gone = _describe(err), True
+            self.error, self.gone, self.answered = _describe(err), True, True
             self.status = "failed"
         except (av.error.FFmpegError, ValueError, OSError, MediaguardError) as err:
             self.error = _describe(err)

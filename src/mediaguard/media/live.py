@@ -371,17 +371,14 @@ class LiveStream:
                 conn = self._connect()
                 if self._wait_open(conn):
                     break
-                if conn.gone:  # the origin no longer has the stream: it ended
-                    self.ended_reason = (
-                        "end of stream"
-                        if reason == _SERVER_CLOSED
-                        else f"the source is gone ({conn.error})"
-                    )
-                    return
                 if reason == _SERVER_CLOSED and not (conn.status == "failed" and not conn.answered):
-                    # The server is there, and refuses or sends nothing: it ended the
-                    # session. Only one that cannot be reached may be coming back.
+                    # The server is there, and refuses (a 404 among others) or sends
+                    # nothing: it ended the session. Only one that cannot be reached may
+                    # be coming back.
                     self.ended_reason = "end of stream"
+                    return
+                if conn.gone:  # the origin no longer has the stream: it ended
+                    self.ended_reason = f"the source is gone ({conn.error})"
                     return
                 last_error = conn.error or f"no data within {self.options.open_timeout_s:g} s"
             seconds = time.monotonic() - wall_drop
